@@ -1,0 +1,106 @@
+// weft/detail/parking.hpp
+//
+// Where idle threads sleep. Every participant of a pool (worker, or caller that joined in) owns a
+// parker: a 32-bit word it sleeps on with std::atomic::wait. A bit mask says who is parked and
+// open to new work; a waker claims one bit with a CAS, so that two wakers never spend a system call
+// on the same sleeper. The protocol that rules out lost wake-ups is in docs/design.md ("Parking").
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace weft::detail {
+
+class parking_lot {
+ public:
+  explicit parking_lot(std::size_t participants)
+      : words_((participants + 63) / 64),
+        open_to_work_(new std::atomic<std::uint64_t>[words_]),
+        parkers_(new parker[participants]) {
+    for (std::size_t w = 0; w < words_; ++w) open_to_work_[w].store(0, std::memory_order_relaxed);
+  }
+
+  // Step 1 of parking: announce. The caller must look for work (and at whatever it waits for)
+  // once more after this and before park(), then call cancel() if it found any.
+  //
+  // The fetch_or is sequentially consistent, and so is the waker's read of the mask after it has
+  // published work: of "the waker sees the bit" and "the parker sees the work", at least one holds.
+  void prepare(std::size_t who, bool open_to_work) noexcept {
+    parkers_[who].asleep.store(1, std::memory_order_relaxed);
+    if (open_to_work) {
+      word(who).fetch_or(bit(who), std::memory_order_seq_cst);
+    } else {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+  }
+
+  // Step 2: sleep until woken. Spurious returns are possible; the caller re-checks in a loop.
+  void park(std::size_t who) noexcept {
+    auto& asleep = parkers_[who].asleep;
+    while (asleep.load(std::memory_order_acquire) == 1) asleep.wait(1, std::memory_order_acquire);
+  }
+
+  // After park() returns, or instead of it: leave the mask. Harmless if a waker already did.
+  void cancel(std::size_t who) noexcept {
+    if (word(who).load(std::memory_order_relaxed) & bit(who))
+      word(who).fetch_and(~bit(who), std::memory_order_relaxed);
+  }
+
+  // Wakes one participant parked open to work, if any. The caller has published the work and, for
+  // work that nobody else is bound to find (a task from outside the pool), issued a seq_cst fence.
+  bool wake_one() noexcept {
+    for (std::size_t w = 0; w < words_; ++w) {
+      std::uint64_t mask = open_to_work_[w].load(std::memory_order_seq_cst);
+      while (mask != 0) {
+        const std::uint64_t lowest = mask & (~mask + 1);
+        if (open_to_work_[w].compare_exchange_weak(mask, mask & ~lowest, std::memory_order_acq_rel,
+                                                   std::memory_order_relaxed)) {
+          wake_parker(w * 64 + static_cast<std::size_t>(std::countr_zero(lowest)));
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  // Wakes one particular participant, parked open to work or not (it waits for a latch).
+  void wake(std::size_t who) noexcept {
+    if (word(who).load(std::memory_order_seq_cst) & bit(who))
+      word(who).fetch_and(~bit(who), std::memory_order_acq_rel);
+    wake_parker(who);
+  }
+
+  void wake_all(std::size_t participants) noexcept {
+    for (std::size_t w = 0; w < words_; ++w) open_to_work_[w].store(0, std::memory_order_seq_cst);
+    for (std::size_t who = 0; who < participants; ++who) wake_parker(who);
+  }
+
+  // A hint for the hot path (a push inside the pool): is anybody parked open to work?
+  bool anyone_parked() const noexcept {
+    for (std::size_t w = 0; w < words_; ++w)
+      if (open_to_work_[w].load(std::memory_order_relaxed) != 0) return true;
+    return false;
+  }
+
+ private:
+  struct alignas(64) parker {
+    std::atomic<std::uint32_t> asleep{0};
+  };
+
+  std::atomic<std::uint64_t>& word(std::size_t who) noexcept { return open_to_work_[who / 64]; }
+  static std::uint64_t bit(std::size_t who) noexcept { return std::uint64_t{1} << (who % 64); }
+
+  void wake_parker(std::size_t who) noexcept {
+    auto& asleep = parkers_[who].asleep;
+    if (asleep.exchange(0, std::memory_order_release) == 1) asleep.notify_one();
+  }
+
+  std::size_t words_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> open_to_work_;
+  std::unique_ptr<parker[]> parkers_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,182 @@
+// weft/task_group.hpp
+//
+// Structured tasks: run() as many as you like (from any thread, from inside the group's own tasks
+// too), then wait() for all of them. wait() rethrows the first exception; once a task has thrown,
+// tasks of the group that have not started yet are skipped. A waiting participant runs other
+// tasks meanwhile, so waiting inside a task never deadlocks the pool.
+#pragma once
+
+#include <atomic>
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+
+#include "thread_pool.hpp"
+
+namespace weft {
+
+// What becomes of an exception that no wait() observed because the group was destroyed first:
+// the group's destructor hands it to this handler (it must not throw). The default handler
+// prints the exception's what() to stderr; the program goes on.
+using unobserved_exception_handler = void (*)(std::exception_ptr) noexcept;
+
+namespace detail {
+inline void print_unobserved_exception(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft: a task_group was destroyed with an exception nobody waited for: %s\n",
+                 e.what());
+  } catch (...) {
+    std::fprintf(stderr,
+                 "weft: a task_group was destroyed with an exception nobody waited for (not a "
+                 "std::exception)\n");
+  }
+}
+inline std::atomic<unobserved_exception_handler> unobserved_handler{&print_unobserved_exception};
+}  // namespace detail
+
+// Sets the handler and returns the previous one. Pass nullptr to restore the default.
+inline unobserved_exception_handler set_unobserved_exception_handler(
+    unobserved_exception_handler handler) noexcept {
+  return detail::unobserved_handler.exchange(
+      handler != nullptr ? handler : &detail::print_unobserved_exception);
+}
+
+class task_group {
+ public:
+  explicit task_group(thread_pool& pool) noexcept : core_(&pool.core()) {}
+  task_group() : task_group(default_pool()) {}
+
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  // Waits for every task; never throws. See set_unobserved_exception_handler.
+  ~task_group() {
+    wait_for_all();
+    if (error_) detail::unobserved_handler.load()(std::move(error_));
+  }
+
+  // Runs f() on the pool. f may be move-only. Throws std::logic_error if the pool is being
+  // destroyed and the caller is outside it.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  void run(F&& f) {
+    state_.fetch_add(one_task, std::memory_order_relaxed);
+    auto body = [this, f = std::forward<F>(f)]() mutable noexcept {
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          std::invoke(f);
+        } catch (...) {
+          record(std::current_exception());
+        }
+      }
+      finish_one();
+    };
+    std::unique_ptr<detail::task> job(detail::make_heap_job(std::move(body)));
+    try {
+      core_->spawn(job.get());
+    } catch (...) {
+      state_.fetch_sub(one_task, std::memory_order_relaxed);
+      throw;
+    }
+    job.release();
+  }
+
+  // Waits until every task run so far has finished, then rethrows the first exception, if any.
+  // The group can be used again afterwards.
+  void wait() {
+    wait_for_all();
+    failed_.store(false, std::memory_order_relaxed);
+    std::exception_ptr error = std::exchange(error_, nullptr);
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  // state_: the number of unfinished tasks above `code_bits`; below, who sleeps until it is 0:
+  // bit 0 = some thread outside the pool, bits 1.. = index + 1 of one participant.
+  static constexpr int code_bits = 24;
+  static constexpr std::uint64_t one_task = std::uint64_t{1} << code_bits;
+  static constexpr std::uint64_t code_mask = one_task - 1;
+  static constexpr std::uint64_t outsider_bit = 1;
+
+  void record(std::exception_ptr error) noexcept {
+    std::lock_guard lock(error_mutex_);
+    if (!error_) error_ = std::move(error);
+    failed_.store(true, std::memory_order_relaxed);
+  }
+
+  void finish_one() noexcept {
+    detail::scheduler* core = core_;  // the group may be gone once the count reaches zero
+    const std::uint64_t previous = state_.fetch_sub(one_task, std::memory_order_acq_rel);
+    if ((previous >> code_bits) != 1) return;
+    const std::uint64_t sleeper = (previous & code_mask) >> 1;
+    if (sleeper != 0) core->parking().wake(static_cast<std::size_t>(sleeper - 1));
+    if (previous & outsider_bit) core->outside().wake_all();
+  }
+
+  bool all_done() const noexcept {
+    return (state_.load(std::memory_order_acquire) >> code_bits) == 0;
+  }
+
+  // The helping wait's view of the group (see scheduler::help_until).
+  struct waitable {
+    task_group& group;
+    bool ready() const noexcept { return group.all_done(); }
+    bool register_sleeper(std::size_t) const noexcept { return !group.all_done(); }
+  };
+
+  // Claims the participant field of state_ for `me`; false if another participant holds it.
+  bool claim_sleeper_field(std::size_t me) noexcept {
+    const std::uint64_t code = (static_cast<std::uint64_t>(me) + 1) << 1;
+    std::uint64_t current = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((current & code_mask & ~outsider_bit) != 0) return false;
+      if (state_.compare_exchange_weak(current, current | code, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed))
+        return true;
+    }
+  }
+  void clear_code(std::uint64_t bits) noexcept { state_.fetch_and(~bits, std::memory_order_acq_rel); }
+
+  void wait_for_all() noexcept {
+    if (all_done()) return;
+    detail::participant* me = core_->current();
+    std::unique_ptr<detail::caller_slot_guard> slot;
+    if (me == nullptr) {
+      if (detail::participant* free_slot = core_->acquire_caller_slot()) {
+        slot = std::make_unique<detail::caller_slot_guard>(*core_, *free_slot);
+        me = free_slot;
+      }
+    }
+    if (me != nullptr && claim_sleeper_field(me->index)) {
+      // The field is set before help_until can park, so finish_one sees whom to wake; the count
+      // and the field are one word, so no wake-up can fall between them.
+      waitable view{*this};
+      core_->help_until(*me, view);
+      clear_code((static_cast<std::uint64_t>(me->index) + 1) << 1);
+      return;
+    }
+    // Not a participant, or another participant already waits here: block without helping.
+    state_.fetch_or(outsider_bit, std::memory_order_acq_rel);
+    for (;;) {
+      const std::uint32_t epoch = core_->outside().epoch.load(std::memory_order_acquire);
+      if (all_done()) break;
+      core_->outside().epoch.wait(epoch, std::memory_order_acquire);
+    }
+  }
+
+  detail::scheduler* core_;
+  std::atomic<std::uint64_t> state_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+};
+
+}  // namespace weft

@@ -1,0 +1,479 @@
+// weft/thread_pool.hpp
+//
+// The work-stealing scheduler and the pool that owns it. Everything about how tasks move lives
+// here: the participants and their deques, the injection queue for tasks from outside, the steal
+// loop, the helping wait, and idle parking. docs/design.md tells the story; this file is the code.
+//
+// Participants. Each worker thread owns a deque. A pool also has a few caller slots: a thread from
+// outside that calls a primitive (parallel_for, join, ...) takes a slot, runs its share of the
+// work at once on its own thread, and gives the slot back when the call returns. Everyone steals
+// from everyone's deque.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "detail/job.hpp"
+#include "detail/parking.hpp"
+#include "detail/work_stealing_deque.hpp"
+
+namespace weft {
+
+class thread_pool;
+
+namespace detail {
+
+class scheduler;
+
+struct alignas(64) participant {
+  work_stealing_deque<task> deque;
+  scheduler* owner = nullptr;
+  std::size_t index = 0;
+  std::uint64_t random_state = 0;     // victim selection; only this participant touches it
+  const void* isolation = nullptr;    // non-null inside weft::isolate: run only tasks with this tag
+  std::atomic<bool> taken{false};     // caller slots only: held by a thread from outside
+
+  std::size_t next_random(std::size_t bound) noexcept {  // xorshift64*: cheap and good enough
+    random_state ^= random_state >> 12;
+    random_state ^= random_state << 25;
+    random_state ^= random_state >> 27;
+    return static_cast<std::size_t>((random_state * 0x2545F4914F6CDD1DULL) >> 32) % bound;
+  }
+  bool may_run(const void* tag) const noexcept { return isolation == nullptr || tag == isolation; }
+};
+
+// The participant the calling thread is acting as, if any (of whichever pool).
+inline thread_local participant* current_participant = nullptr;
+
+inline void spin_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Reads WEFT_NUM_THREADS; nullopt unless it holds a positive decimal integer.
+inline std::optional<std::size_t> thread_count_from_environment() {
+  const char* text = std::getenv("WEFT_NUM_THREADS");
+  if (text == nullptr) return std::nullopt;
+  std::string_view view(text);
+  std::size_t value = 0;
+  auto [end, error] = std::from_chars(view.data(), view.data() + view.size(), value);
+  if (error != std::errc{} || end != view.data() + view.size() || value == 0) return std::nullopt;
+  return value;
+}
+
+inline std::size_t cpus_available() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return static_cast<std::size_t>(count);
+  }
+#endif
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
+class scheduler {
+ public:
+  static constexpr std::size_t caller_slots = 4;
+
+  explicit scheduler(std::size_t workers)
+      : workers_(workers),
+        participants_(workers + caller_slots),
+        parking_(workers + caller_slots),
+        slots_(new participant[workers + caller_slots]) {
+    for (std::size_t i = 0; i < participants_; ++i) {
+      slots_[i].owner = this;
+      slots_[i].index = i;
+      slots_[i].random_state = 0x9E3779B97F4A7C15ULL * (i + 1);
+    }
+    threads_.reserve(workers);
+    try {
+      for (std::size_t i = 0; i < workers; ++i)
+        threads_.emplace_back([this, i] { worker_main(slots_[i]); });
+    } catch (...) {
+      shut_down();  // joins the threads that did start, so none leaks
+      throw;
+    }
+  }
+
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+  ~scheduler() { shut_down(); }
+
+  std::size_t workers() const noexcept { return workers_; }
+  std::size_t participants() const noexcept { return participants_; }
+
+  // The calling thread's participant in this pool, or null.
+  participant* current() const noexcept {
+    participant* me = current_participant;
+    return me != nullptr && me->owner == this ? me : nullptr;
+  }
+
+  parking_lot& parking() noexcept { return parking_; }
+  outside_waiters& outside() noexcept { return outside_; }
+
+  // A task from inside goes to the spawning participant's deque, from outside to the injection
+  // queue. Throws std::logic_error if the pool is being destroyed and the task comes from outside.
+  void spawn(task* t) {
+    if (participant* me = current()) {
+      push(*me, t);
+    } else {
+      inject(t);
+    }
+  }
+
+  void push(participant& me, task* t) {
+    me.deque.push(t, me.isolation);
+    // No fence here (this is the hot path of join). If a thread parks just as we push and misses
+    // the task, nothing is lost: the task is in our own deque, and we run it ourselves if nobody
+    // steals it. Only tasks from outside need the strict protocol (see inject).
+    if (searching_.load(std::memory_order_relaxed) == 0 && parking_.anyone_parked())
+      parking_.wake_one();
+  }
+
+  void inject(task* t) {
+    {
+      std::lock_guard lock(injection_mutex_);
+      if (closed_)
+        throw std::logic_error("weft::thread_pool: task submitted while the pool is being destroyed");
+      injected_.push_back(t);
+      injected_count_.store(injected_.size(), std::memory_order_relaxed);
+    }
+    // Store-load pair with parking_lot::prepare + the re-check in find_task: a seq_cst fence
+    // between publishing the task and reading who is searching or parked.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
+  }
+
+  void execute(task* t) noexcept { t->execute(t); }
+
+  task* pop_local(participant& me) noexcept {
+    return me.deque.pop([&](const void* tag) { return me.may_run(tag); });
+  }
+
+  // Own deque, then a steal from a random victim onwards, then the injection queue.
+  task* find_task(participant& me) noexcept {
+    if (task* t = pop_local(me)) return t;
+    const std::size_t start = me.next_random(participants_);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool contended = false;
+      for (std::size_t k = 0; k < participants_; ++k) {
+        participant& victim = slots_[(start + k) % participants_];
+        if (&victim == &me) continue;
+        auto stolen = victim.deque.steal([&](const void* tag) { return me.may_run(tag); });
+        if (stolen.task != nullptr) return stolen.task;
+        contended |= stolen.contended;
+      }
+      if (!contended) break;
+    }
+    if (me.isolation == nullptr) return take_injected();
+    return nullptr;
+  }
+
+  // The helping wait: run other tasks until `waitable.ready()`. Used by join, task_group::wait and
+  // every primitive, so a waiting thread never idles while there is work, and never needs another
+  // thread to make progress. `waitable` also has register_sleeper(participant index), which
+  // returns false if it became ready (see latch).
+  template <class Waitable>
+  void help_until(participant& me, Waitable& waitable) {
+    for (;;) {
+      for (unsigned round = 0; round < spin_rounds;) {
+        if (waitable.ready()) return;
+        if (task* t = find_task(me)) {
+          execute(t);
+          round = 0;
+          continue;
+        }
+        backoff(round++);
+      }
+      const bool open_to_work = me.isolation == nullptr;
+      parking_.prepare(me.index, open_to_work);
+      if (!waitable.register_sleeper(me.index)) {
+        parking_.cancel(me.index);
+        return;
+      }
+      if (task* t = find_task(me)) {
+        parking_.cancel(me.index);
+        execute(t);
+        continue;
+      }
+      parking_.park(me.index);
+      parking_.cancel(me.index);
+    }
+  }
+
+  // A free caller slot, marked taken, or null if all are in use.
+  participant* acquire_caller_slot() noexcept {
+    for (std::size_t i = workers_; i < participants_; ++i) {
+      participant& slot = slots_[i];
+      if (!slot.taken.load(std::memory_order_relaxed) &&
+          !slot.taken.exchange(true, std::memory_order_acquire))
+        return &slot;
+    }
+    return nullptr;
+  }
+  void release_caller_slot(participant& slot) noexcept {
+    slot.isolation = nullptr;
+    slot.taken.store(false, std::memory_order_release);
+  }
+
+ private:
+  static constexpr unsigned spin_rounds = 64;
+
+  static void backoff(unsigned round) noexcept {
+    if (round < 16) {
+      for (unsigned i = 0; i < (1u << (round / 2)); ++i) spin_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+  task* take_injected() noexcept {
+    // seq_cst: this load is the re-check of the parking protocol (see inject).
+    if (injected_count_.load(std::memory_order_seq_cst) == 0) return nullptr;
+    std::lock_guard lock(injection_mutex_);
+    if (injected_.empty()) return nullptr;
+    task* t = injected_.front();
+    injected_.pop_front();
+    injected_count_.store(injected_.size(), std::memory_order_relaxed);
+    return t;
+  }
+
+  void worker_main(participant& me) {
+    current_participant = &me;
+    while (task* t = next_task(me)) execute(t);
+    current_participant = nullptr;
+  }
+
+  // The idle loop: look for work, spin a little, then park. Returns null once the pool is shutting
+  // down and no task is left to find.
+  task* next_task(participant& me) {
+    if (task* t = pop_local(me)) return t;
+    searching_.fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+      for (unsigned round = 0; round < spin_rounds; ++round) {
+        if (task* t = find_task(me)) return found_while_searching(t);
+        backoff(round);
+      }
+      // Leave the searchers before announcing the park: a thread that publishes work and sees
+      // no searcher then finds this one in the mask (see inject).
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
+      parking_.prepare(me.index, /*open_to_work=*/true);
+      if (task* t = find_task(me)) {
+        parking_.cancel(me.index);
+        return t;
+      }
+      if (stopping_.load(std::memory_order_seq_cst)) {
+        parking_.cancel(me.index);
+        return find_task(me);  // null unless a task arrived just now
+      }
+      parking_.park(me.index);
+      parking_.cancel(me.index);
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+
+  // While anybody is busy, keep one thief awake: the last searcher to find work wakes a sleeper,
+  // which either finds more work (and passes the baton on) or parks again.
+  task* found_while_searching(task* t) noexcept {
+    if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 && parking_.anyone_parked())
+      parking_.wake_one();
+    return t;
+  }
+
+  void shut_down() noexcept {
+    {
+      std::lock_guard lock(injection_mutex_);
+      closed_ = true;
+    }
+    stopping_.store(true, std::memory_order_seq_cst);
+    parking_.wake_all(participants_);
+    for (auto& thread : threads_)
+      if (thread.joinable()) thread.join();
+    threads_.clear();
+  }
+
+  const std::size_t workers_;
+  const std::size_t participants_;
+  parking_lot parking_;
+  outside_waiters outside_;
+  std::unique_ptr<participant[]> slots_;
+
+  alignas(64) std::atomic<std::size_t> searching_{0};
+  alignas(64) std::atomic<bool> stopping_{false};
+
+  alignas(64) std::mutex injection_mutex_;
+  std::deque<task*> injected_;
+  std::atomic<std::size_t> injected_count_{0};
+  bool closed_ = false;
+
+  std::vector<std::thread> threads_;
+};
+
+// Makes the calling thread act as `slot` for as long as it lives.
+class caller_slot_guard {
+ public:
+  caller_slot_guard(scheduler& pool, participant& slot) noexcept
+      : pool_(pool), slot_(slot), previous_(current_participant) {
+    current_participant = &slot;
+  }
+  ~caller_slot_guard() {
+    current_participant = previous_;
+    pool_.release_caller_slot(slot_);
+  }
+  caller_slot_guard(const caller_slot_guard&) = delete;
+  caller_slot_guard& operator=(const caller_slot_guard&) = delete;
+
+ private:
+  scheduler& pool_;
+  participant& slot_;
+  participant* previous_;
+};
+
+}  // namespace detail
+
+class thread_pool {
+ public:
+  // One worker per CPU this process may run on, or WEFT_NUM_THREADS if that is a positive integer.
+  thread_pool() : thread_pool(default_size()) {}
+
+  explicit thread_pool(std::size_t workers) : core_(make_core(workers)) {}
+
+  // Finishes every task already submitted (and those they submit), then joins the workers.
+  ~thread_pool() = default;
+
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+
+  std::size_t size() const noexcept { return core_->workers(); }
+
+  // Workers plus caller slots: every thread that runs this pool's work has a distinct
+  // participant_index() below this bound, so per-thread scratch space can be an array.
+  std::size_t max_participants() const noexcept { return core_->participants(); }
+
+  // The calling thread's index in [0, max_participants()) while it runs this pool's work (workers
+  // have [0, size())), nullopt otherwise.
+  std::optional<std::size_t> participant_index() const noexcept {
+    if (const detail::participant* me = core_->current()) return me->index;
+    return std::nullopt;
+  }
+
+  // Runs `f(args...)` on the pool, like std::async: the callable and the arguments are decayed
+  // and copied (or moved), called with std::invoke, and the result or exception goes to the future.
+  template <class F, class... Args>
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+  auto submit(F&& f, Args&&... args)
+      -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
+    using result = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+    std::promise<result> promise;
+    std::future<result> future = promise.get_future();
+    auto body = [promise = std::move(promise), f = std::forward<F>(f),
+                 arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+      try {
+        if constexpr (std::is_void_v<result>) {
+          std::apply(std::move(f), std::move(arguments));
+          promise.set_value();
+        } else {
+          promise.set_value(std::apply(std::move(f), std::move(arguments)));
+        }
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    };
+    std::unique_ptr<detail::task> job(detail::make_heap_job(std::move(body)));
+    core_->spawn(job.get());
+    job.release();
+    return future;
+  }
+
+  // Internal: the scheduler behind the pool, for weft's own headers.
+  detail::scheduler& core() noexcept { return *core_; }
+
+ private:
+  static std::size_t default_size() {
+    if (auto from_environment = detail::thread_count_from_environment()) return *from_environment;
+    return detail::cpus_available();
+  }
+  static std::unique_ptr<detail::scheduler> make_core(std::size_t workers) {
+    if (workers == 0)
+      throw std::invalid_argument("weft::thread_pool: workers must be at least 1 (got 0)");
+    return std::make_unique<detail::scheduler>(workers);
+  }
+
+  std::unique_ptr<detail::scheduler> core_;
+};
+
+// The number of workers thread_pool() and default_pool() use.
+inline std::size_t default_thread_count() {
+  if (auto from_environment = detail::thread_count_from_environment()) return *from_environment;
+  return detail::cpus_available();
+}
+
+// The process-wide pool behind every overload without a pool argument. Created on first use; its
+// destructor runs at exit and finishes what was submitted.
+inline thread_pool& default_pool() {
+  static thread_pool pool;
+  return pool;
+}
+
+namespace detail {
+
+// Runs `body(participant&)` on the calling thread as a participant of `pool`: as itself if it is
+// one already, else in a caller slot. If every slot is taken, the body is handed to the pool and
+// the caller blocks until it is done.
+template <class Body>
+auto run_as_participant(thread_pool& pool, Body&& body) {
+  scheduler& core = pool.core();
+  if (participant* me = core.current()) return body(*me);
+  if (participant* slot = core.acquire_caller_slot()) {
+    caller_slot_guard guard(core, *slot);
+    return body(*slot);
+  }
+  auto run_inside = [&body]() -> decltype(auto) {
+    participant* me = current_participant;
+    return body(*me);
+  };
+  stack_job<decltype(run_inside)> job(run_inside, core.parking(), core.outside());
+  core.inject(&job);
+  job.finished.wait_outside();
+  if constexpr (std::is_void_v<decltype(body(std::declval<participant&>()))>) {
+    job.take();
+  } else {
+    return job.take();
+  }
+}
+
+}  // namespace detail
+
+}  // namespace weft
