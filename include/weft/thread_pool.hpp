@@ -103,6 +103,28 @@ inline std::size_t cpus_available() {
   return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
 
+// A lock for critical sections of a few instructions (the injection queue): spinning beats
+// putting the thread to sleep in the kernel, which std::mutex does under contention.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    unsigned spins = 0;
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins < 64) {
+          spin_pause();
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 class scheduler {
  public:
   static constexpr std::size_t caller_slots = 4;
@@ -164,7 +186,7 @@ class scheduler {
 
   void inject(task* t) {
     {
-      std::lock_guard lock(injection_mutex_);
+      std::lock_guard lock(injection_lock_);
       if (closed_)
         throw std::logic_error("weft::thread_pool: task submitted while the pool is being destroyed");
       injected_.push_back(t);
@@ -197,7 +219,7 @@ class scheduler {
       }
       if (!contended) break;
     }
-    if (me.isolation == nullptr) return take_injected();
+    if (me.isolation == nullptr) return take_injected(me);
     return nullptr;
   }
 
@@ -250,6 +272,7 @@ class scheduler {
 
  private:
   static constexpr unsigned spin_rounds = 64;
+  static constexpr std::size_t injection_batch = 32;
 
   static void backoff(unsigned round) noexcept {
     if (round < 16) {
@@ -259,15 +282,28 @@ class scheduler {
     }
   }
 
-  task* take_injected() noexcept {
+  // Takes the oldest injected task to run, and a batch of the following ones into the caller's
+  // deque, where others can steal them: one lock round trip per batch rather than per task.
+  task* take_injected(participant& me) noexcept {
     // seq_cst: this load is the re-check of the parking protocol (see inject).
     if (injected_count_.load(std::memory_order_seq_cst) == 0) return nullptr;
-    std::lock_guard lock(injection_mutex_);
-    if (injected_.empty()) return nullptr;
-    task* t = injected_.front();
-    injected_.pop_front();
-    injected_count_.store(injected_.size(), std::memory_order_relaxed);
-    return t;
+    task* first = nullptr;
+    std::size_t batched = 0;
+    {
+      std::lock_guard lock(injection_lock_);
+      if (injected_.empty()) return nullptr;
+      first = injected_.front();
+      injected_.pop_front();
+      const std::size_t batch = std::min<std::size_t>(injected_.size() / 2, injection_batch);
+      for (; batched < batch; ++batched) {
+        me.deque.push(injected_.front(), nullptr);
+        injected_.pop_front();
+      }
+      injected_count_.store(injected_.size(), std::memory_order_relaxed);
+    }
+    if (batched > 0 && searching_.load(std::memory_order_relaxed) == 0 && parking_.anyone_parked())
+      parking_.wake_one();
+    return first;
   }
 
   void worker_main(participant& me) {
@@ -314,7 +350,7 @@ class scheduler {
 
   void shut_down() noexcept {
     {
-      std::lock_guard lock(injection_mutex_);
+      std::lock_guard lock(injection_lock_);
       closed_ = true;
     }
     stopping_.store(true, std::memory_order_seq_cst);
@@ -333,7 +369,7 @@ class scheduler {
   alignas(64) std::atomic<std::size_t> searching_{0};
   alignas(64) std::atomic<bool> stopping_{false};
 
-  alignas(64) std::mutex injection_mutex_;
+  alignas(64) spin_lock injection_lock_;
   std::deque<task*> injected_;
   std::atomic<std::size_t> injected_count_{0};
   bool closed_ = false;
