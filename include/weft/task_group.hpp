@@ -114,7 +114,9 @@ class task_group {
 
   void finish_one() noexcept {
     detail::scheduler* core = core_;  // the group may be gone once the count reaches zero
-    const std::uint64_t previous = state_.fetch_sub(one_task, std::memory_order_acq_rel);
+    // seq_cst, as the sleeper's check in waitable: of "we see the sleeper's code" and "the sleeper
+    // sees the count at zero", at least one holds (see parking_lot::prepare).
+    const std::uint64_t previous = state_.fetch_sub(one_task, std::memory_order_seq_cst);
     if ((previous >> code_bits) != 1) return;
     const std::uint64_t sleeper = (previous & code_mask) >> 1;
     if (sleeper != 0) core->parking().wake(static_cast<std::size_t>(sleeper - 1));
@@ -129,7 +131,9 @@ class task_group {
   struct waitable {
     task_group& group;
     bool ready() const noexcept { return group.all_done(); }
-    bool register_sleeper(std::size_t) const noexcept { return !group.all_done(); }
+    bool register_sleeper(std::size_t) const noexcept {
+      return (group.state_.load(std::memory_order_seq_cst) >> code_bits) != 0;
+    }
   };
 
   // Claims the participant field of state_ for `me`; false if another participant holds it.

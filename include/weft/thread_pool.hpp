@@ -190,11 +190,10 @@ class scheduler {
       if (closed_)
         throw std::logic_error("weft::thread_pool: task submitted while the pool is being destroyed");
       injected_.push_back(t);
-      injected_count_.store(injected_.size(), std::memory_order_relaxed);
+      // seq_cst store, then seq_cst loads of who is searching or parked: the other half of the
+      // store-load pair whose first half is parking_lot::prepare + the re-check in take_injected.
+      injected_count_.store(injected_.size(), std::memory_order_seq_cst);
     }
-    // Store-load pair with parking_lot::prepare + the re-check in find_task: a seq_cst fence
-    // between publishing the task and reading who is searching or parked.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
   }
 

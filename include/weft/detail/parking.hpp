@@ -28,13 +28,13 @@ class parking_lot {
   //
   // The fetch_or is sequentially consistent, and so is the waker's read of the mask after it has
   // published work: of "the waker sees the bit" and "the parker sees the work", at least one holds.
+  //
+  // The word is set with seq_cst too: a waker that learns of this sleeper through something else
+  // (a task_group's count reaching zero, read seq_cst after the parker's seq_cst store) must find
+  // the word set when it goes to clear it.
   void prepare(std::size_t who, bool open_to_work) noexcept {
-    parkers_[who].asleep.store(1, std::memory_order_relaxed);
-    if (open_to_work) {
-      word(who).fetch_or(bit(who), std::memory_order_seq_cst);
-    } else {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
+    parkers_[who].asleep.store(1, std::memory_order_seq_cst);
+    if (open_to_work) word(who).fetch_or(bit(who), std::memory_order_seq_cst);
   }
 
   // Step 2: sleep until woken. Spurious returns are possible; the caller re-checks in a loop.
@@ -49,8 +49,8 @@ class parking_lot {
       word(who).fetch_and(~bit(who), std::memory_order_relaxed);
   }
 
-  // Wakes one participant parked open to work, if any. The caller has published the work and, for
-  // work that nobody else is bound to find (a task from outside the pool), issued a seq_cst fence.
+  // Wakes one participant parked open to work, if any. The caller has published the work; for
+  // work that nobody else is bound to find (a task from outside the pool), with a seq_cst store.
   bool wake_one() noexcept {
     for (std::size_t w = 0; w < words_; ++w) {
       std::uint64_t mask = open_to_work_[w].load(std::memory_order_seq_cst);
@@ -95,7 +95,7 @@ class parking_lot {
 
   void wake_parker(std::size_t who) noexcept {
     auto& asleep = parkers_[who].asleep;
-    if (asleep.exchange(0, std::memory_order_release) == 1) asleep.notify_one();
+    if (asleep.exchange(0, std::memory_order_seq_cst) == 1) asleep.notify_one();
   }
 
   std::size_t words_;
