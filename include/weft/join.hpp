@@ -34,16 +34,16 @@ std::pair<result_of_t<F>, result_of_t<G>> join_here(participant& me, F& f, G& g)
   // Take g back. Usually it is on top of our deque; tasks above it are ones that f spawned
   // without waiting for (task_group::run), and we run them on the way down.
   while (!job_b.finished.ready()) {
-    task* t = core.pop_local(me);
-    if (t == &job_b) {
+    const scheduler::found work = core.pop_local(me);
+    if (work.task == &job_b) {
       job_b.run_here();
       break;
     }
-    if (t == nullptr) {  // stolen: help until the thief is done with it
+    if (work.task == nullptr) {  // stolen: help until the thief is done with it
       core.help_until(me, job_b.finished);
       break;
     }
-    core.execute(t);
+    core.execute(me, work);
   }
 
   // Both halves have finished: the first callable's exception wins.

@@ -70,12 +70,13 @@ status scan(thread_pool& pool, R& input, Out out, std::optional<T> carry, Op& op
     std::optional<T> acc = std::move(carries[c.index()]);
     for (std::size_t i : c) {
       const auto at = static_cast<std::iter_difference_t<Out>>(i);
+      T value = element(i);  // read before writing: the output may be the input (in place)
       if (inclusive) {
-        combine(acc, element(i));
+        combine(acc, std::move(value));
         out[at] = *acc;
       } else {
         out[at] = *acc;  // an exclusive scan always starts from its initial value
-        combine(acc, element(i));
+        combine(acc, std::move(value));
       }
     }
   };

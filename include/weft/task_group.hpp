@@ -79,7 +79,7 @@ class task_group {
       }
       finish_one();
     };
-    std::unique_ptr<detail::task> job(detail::make_heap_job(std::move(body)));
+    auto job = detail::make_heap_job(std::move(body));
     try {
       core_->spawn(job.get());
     } catch (...) {
@@ -93,8 +93,12 @@ class task_group {
   // The group can be used again afterwards.
   void wait() {
     wait_for_all();
-    failed_.store(false, std::memory_order_relaxed);
-    std::exception_ptr error = std::exchange(error_, nullptr);
+    std::exception_ptr error;
+    {
+      std::lock_guard lock(error_mutex_);
+      error = std::exchange(error_, nullptr);
+      failed_.store(false, std::memory_order_relaxed);
+    }
     if (error) std::rethrow_exception(error);
   }
 

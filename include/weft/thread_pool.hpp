@@ -197,29 +197,42 @@ class scheduler {
     if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
   }
 
-  void execute(task* t) noexcept { t->execute(t); }
+  using found = work_stealing_deque<task>::taken;
 
-  task* pop_local(participant& me) noexcept {
+  // Runs a task as a member of the isolated region it was spawned in, if any: what it spawns
+  // carries the region's tag, and while it waits it runs only the region's tasks.
+  void execute(participant& me, found work) noexcept {
+    if (work.tag == nullptr || work.tag == me.isolation) {
+      work.task->execute(work.task);
+      return;
+    }
+    const void* outside = me.isolation;
+    me.isolation = work.tag;
+    work.task->execute(work.task);
+    me.isolation = outside;
+  }
+
+  found pop_local(participant& me) noexcept {
     return me.deque.pop([&](const void* tag) { return me.may_run(tag); });
   }
 
   // Own deque, then a steal from a random victim onwards, then the injection queue.
-  task* find_task(participant& me) noexcept {
-    if (task* t = pop_local(me)) return t;
+  found find_task(participant& me) noexcept {
+    if (found work = pop_local(me); work.task != nullptr) return work;
     const std::size_t start = me.next_random(participants_);
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool contended = false;
       for (std::size_t k = 0; k < participants_; ++k) {
         participant& victim = slots_[(start + k) % participants_];
         if (&victim == &me) continue;
-        auto stolen = victim.deque.steal([&](const void* tag) { return me.may_run(tag); });
-        if (stolen.task != nullptr) return stolen.task;
-        contended |= stolen.contended;
+        found work = victim.deque.steal([&](const void* tag) { return me.may_run(tag); });
+        if (work.task != nullptr) return work;
+        contended |= work.contended;
       }
       if (!contended) break;
     }
-    if (me.isolation == nullptr) return take_injected(me);
-    return nullptr;
+    if (me.isolation == nullptr) return {take_injected(me), nullptr, false};
+    return {};
   }
 
   // The helping wait: run other tasks until `waitable.ready()`. Used by join, task_group::wait and
@@ -231,8 +244,8 @@ class scheduler {
     for (;;) {
       for (unsigned round = 0; round < spin_rounds;) {
         if (waitable.ready()) return;
-        if (task* t = find_task(me)) {
-          execute(t);
+        if (found work = find_task(me); work.task != nullptr) {
+          execute(me, work);
           round = 0;
           continue;
         }
@@ -244,9 +257,9 @@ class scheduler {
         parking_.cancel(me.index);
         return;
       }
-      if (task* t = find_task(me)) {
+      if (found work = find_task(me); work.task != nullptr) {
         parking_.cancel(me.index);
-        execute(t);
+        execute(me, work);
         continue;
       }
       parking_.park(me.index);
@@ -267,6 +280,19 @@ class scheduler {
   void release_caller_slot(participant& slot) noexcept {
     slot.isolation = nullptr;
     slot.taken.store(false, std::memory_order_release);
+  }
+
+  // Finishes what was submitted, then joins the workers. Idempotent.
+  void shut_down() noexcept {
+    {
+      std::lock_guard lock(injection_lock_);
+      closed_ = true;
+    }
+    stopping_.store(true, std::memory_order_seq_cst);
+    parking_.wake_all(participants_);
+    for (auto& thread : threads_)
+      if (thread.joinable()) thread.join();
+    threads_.clear();
   }
 
  private:
@@ -307,27 +333,27 @@ class scheduler {
 
   void worker_main(participant& me) {
     current_participant = &me;
-    while (task* t = next_task(me)) execute(t);
+    for (found work = next_task(me); work.task != nullptr; work = next_task(me)) execute(me, work);
     current_participant = nullptr;
   }
 
   // The idle loop: look for work, spin a little, then park. Returns null once the pool is shutting
   // down and no task is left to find.
-  task* next_task(participant& me) {
-    if (task* t = pop_local(me)) return t;
+  found next_task(participant& me) {
+    if (found work = pop_local(me); work.task != nullptr) return work;
     searching_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       for (unsigned round = 0; round < spin_rounds; ++round) {
-        if (task* t = find_task(me)) return found_while_searching(t);
+        if (found work = find_task(me); work.task != nullptr) return found_while_searching(work);
         backoff(round);
       }
       // Leave the searchers before announcing the park: a thread that publishes work and sees
       // no searcher then finds this one in the mask (see inject).
       searching_.fetch_sub(1, std::memory_order_seq_cst);
       parking_.prepare(me.index, /*open_to_work=*/true);
-      if (task* t = find_task(me)) {
+      if (found work = find_task(me); work.task != nullptr) {
         parking_.cancel(me.index);
-        return t;
+        return work;
       }
       if (stopping_.load(std::memory_order_seq_cst)) {
         parking_.cancel(me.index);
@@ -341,23 +367,12 @@ class scheduler {
 
   // While anybody is busy, keep one thief awake: the last searcher to find work wakes a sleeper,
   // which either finds more work (and passes the baton on) or parks again.
-  task* found_while_searching(task* t) noexcept {
+  found found_while_searching(found work) noexcept {
     if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 && parking_.anyone_parked())
       parking_.wake_one();
-    return t;
+    return work;
   }
 
-  void shut_down() noexcept {
-    {
-      std::lock_guard lock(injection_lock_);
-      closed_ = true;
-    }
-    stopping_.store(true, std::memory_order_seq_cst);
-    parking_.wake_all(participants_);
-    for (auto& thread : threads_)
-      if (thread.joinable()) thread.join();
-    threads_.clear();
-  }
 
   const std::size_t workers_;
   const std::size_t participants_;
@@ -405,8 +420,9 @@ class thread_pool {
 
   explicit thread_pool(std::size_t workers) : core_(make_core(workers)) {}
 
-  // Finishes every task already submitted (and those they submit), then joins the workers.
-  ~thread_pool() = default;
+  // Finishes every task already submitted (and those they submit), then joins the workers. The
+  // scheduler stays in place meanwhile: running tasks may still submit to this pool.
+  ~thread_pool() { core_->shut_down(); }
 
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
@@ -446,8 +462,8 @@ class thread_pool {
         promise.set_exception(std::current_exception());
       }
     };
-    std::unique_ptr<detail::task> job(detail::make_heap_job(std::move(body)));
-    core_->spawn(job.get());
+    auto job = detail::make_heap_job(std::move(body));
+    core_->spawn(job.get());  // may throw: then the job is freed here
     job.release();
     return future;
   }

@@ -39,9 +39,10 @@ struct heap_job final : task {
   F function;
 };
 
+// Owned by the caller until the scheduler accepts it (spawn may throw).
 template <class F>
-task* make_heap_job(F&& f) {
-  return new heap_job<std::decay_t<F>>(std::forward<F>(f));
+std::unique_ptr<heap_job<std::decay_t<F>>> make_heap_job(F&& f) {
+  return std::make_unique<heap_job<std::decay_t<F>>>(std::forward<F>(f));
 }
 
 // Where threads that are not participants of a pool sleep while they wait for it (see latch).

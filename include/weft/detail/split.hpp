@@ -63,7 +63,7 @@ class run_state {
 
   void chunk_done(std::size_t indices) {
     if (options_ == nullptr || !options_->progress) return;
-    const std::size_t done = done_.fetch_add(indices, std::memory_order_relaxed) + indices;
+    done_.fetch_add(indices, std::memory_order_relaxed);
     const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count();
@@ -74,7 +74,9 @@ class run_state {
     if (!last_report_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
     if (reporting_.exchange(true, std::memory_order_acquire)) return;  // never two at once
     try {
-      options_->progress(done, total_);
+      // Read the count only now, inside the one-at-a-time section: each report then sees at
+      // least what the previous one did, so progress never goes backwards.
+      options_->progress(done_.load(std::memory_order_relaxed), total_);
     } catch (...) {
       fail(std::current_exception());
     }
@@ -116,7 +118,7 @@ struct splitter {
 // partials live inline (no allocation per call); large ones in a vector.
 template <class V>
 class partial_stack {
-  static constexpr bool use_inline = sizeof(V) <= 64;
+  static constexpr bool use_inline = sizeof(V) <= 64 && std::is_trivially_copyable_v<V>;
   static constexpr std::size_t inline_capacity = 65;  // 2^64 chunks need at most 65 levels
 
  public:

@@ -22,9 +22,10 @@ namespace weft::detail {
 template <class Task>
 class work_stealing_deque {
  public:
-  struct stolen {
+  struct taken {
     Task* task = nullptr;
-    bool contended = false;  // lost a race with another thief or the owner: worth retrying
+    const void* tag = nullptr;  // the isolation tag it was pushed with
+    bool contended = false;     // steal only: lost a race with another thief or the owner
   };
 
   explicit work_stealing_deque(std::size_t initial_capacity = 256)
@@ -49,13 +50,14 @@ class work_stealing_deque {
 
   // Owner only. Pops the newest task, but only if `may_run(tag)` accepts its tag.
   template <class TagFilter>
-  Task* pop(TagFilter&& may_run) {
+  taken pop(TagFilter&& may_run) {
     const std::int64_t bottom = bottom_.load(std::memory_order_relaxed) - 1;
     ring* buffer = ring_.load(std::memory_order_relaxed);
     // Peek first (the owner's own slot cannot change under it): refusing a task must not disturb
     // the thieves.
-    if (bottom < top_.load(std::memory_order_relaxed)) return nullptr;
-    if (!may_run(buffer->at(bottom).tag.load(std::memory_order_relaxed))) return nullptr;
+    if (bottom < top_.load(std::memory_order_relaxed)) return {};
+    const void* tag = buffer->at(bottom).tag.load(std::memory_order_relaxed);
+    if (!may_run(tag)) return {};
     // Sequentially consistent store, then load: this store-load pair must not be reordered, or the
     // owner and a thief could both take the last task. (Lê et al. use relaxed accesses around a
     // seq_cst fence; seq_cst accesses say the same, cost the same on x86 and ARMv8, and are
@@ -64,7 +66,7 @@ class work_stealing_deque {
     std::int64_t top = top_.load(std::memory_order_seq_cst);
     if (top > bottom) {  // a thief emptied the deque meanwhile
       bottom_.store(bottom + 1, std::memory_order_relaxed);
-      return nullptr;
+      return {};
     }
     Task* task = buffer->at(bottom).task.load(std::memory_order_relaxed);
     if (top == bottom) {
@@ -74,12 +76,12 @@ class work_stealing_deque {
         task = nullptr;
       bottom_.store(bottom + 1, std::memory_order_relaxed);
     }
-    return task;
+    return {task, tag};
   }
 
   // Any thread. Takes the oldest task if `may_run(tag)` accepts its tag.
   template <class TagFilter>
-  stolen steal(TagFilter&& may_run) {
+  taken steal(TagFilter&& may_run) {
     // Both loads seq_cst: they pair with pop()'s store-load pair, so a thief and the owner never
     // both see the last task as theirs.
     std::int64_t top = top_.load(std::memory_order_seq_cst);
@@ -94,8 +96,8 @@ class work_stealing_deque {
     if (!may_run(tag)) return {};
     if (!top_.compare_exchange_strong(top, top + 1, std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
-      return {nullptr, true};
-    return {task, false};
+      return {nullptr, nullptr, true};
+    return {task, tag, false};
   }
 
   // Any thread; a hint only (it may be stale the moment it returns).

@@ -1,0 +1,605 @@
+// aggregate.hpp - what one pass over the records accumulates, and how partial results merge.
+//
+// What lives here:
+//   * error_list: the first 100 invalid records by line number (merging keeps the smallest lines).
+//   * interaction_handler: validates interactions.csv records and folds them into partials
+//     (per topic x channel integer sums, pain-term counts, errors, and per-customer "events");
+//     absorbs each window's partial into the totals and the per-customer state.
+//   * customer_handler: validates customers.csv records; absorbs them in file order so that the
+//     first valid row of a customer_id wins.
+//
+// Why everything is an integer: sums and counts of integers are exact and do not depend on the
+// order in which chunks are combined, so the report is byte-identical for any --threads and
+// --chunk-bytes. Divisions happen once, when the report is written.
+//
+// Why per-customer state is sharded: merging per-chunk hash maps up a reduction tree would touch
+// every customer once per tree level. Instead a chunk only appends small events, bucketed by a hash
+// of the customer_id into a fixed number of shards, and each window's events are applied with one
+// task per shard: no locks, and no two tasks touch the same map.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "csv.hpp"
+#include "schema.hpp"
+
+namespace customer_analysis {
+
+struct error_entry {
+  std::uint64_t line;
+  std::string message;
+};
+
+// The first `keep` errors by line number. Lines are unique per record, so the result does not
+// depend on the order in which errors arrive.
+class error_list {
+ public:
+  static constexpr std::size_t keep = 100;
+
+  // Worth building a message for this line?
+  bool wants(std::uint64_t line) const {
+    return entries_.size() < keep || line < entries_.back().line;
+  }
+  void add(std::uint64_t line, std::string message) {
+    if (!wants(line)) return;
+    auto at = std::upper_bound(entries_.begin(), entries_.end(), line,
+                               [](std::uint64_t l, const error_entry& e) { return l < e.line; });
+    entries_.insert(at, error_entry{line, std::move(message)});
+    if (entries_.size() > keep) entries_.pop_back();
+  }
+  void merge(error_list&& other) {
+    if (entries_.empty()) {
+      entries_ = std::move(other.entries_);
+      return;
+    }
+    for (auto& e : other.entries_) add(e.line, std::move(e.message));
+  }
+  const std::vector<error_entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<error_entry> entries_;
+};
+
+// The message for a record that never reached the column rules.
+inline std::string structural_message(record_problem p, std::size_t max_record_bytes) {
+  if (p == record_problem::too_long)
+    return "record longer than --max-record-bytes (" + std::to_string(max_record_bytes) + " bytes)";
+  return "unterminated quote at end of file";
+}
+
+inline std::string field_count_message(std::size_t expected, std::size_t found) {
+  return "wrong number of fields: expected " + std::to_string(expected) + ", found " +
+         std::to_string(found);
+}
+
+// ---------------------------------------------------------------------------------------------
+// interactions.csv
+
+// Integer sums for one (topic, channel) pair; per-topic and per-channel figures are sums of these.
+struct cell {
+  std::uint64_t interactions = 0, resolved = 0, wait = 0, handle = 0, csat_responses = 0,
+                csat_sum = 0, pain = 0;
+  cell& operator+=(const cell& o) {
+    interactions += o.interactions;
+    resolved += o.resolved;
+    wait += o.wait;
+    handle += o.handle;
+    csat_responses += o.csat_responses;
+    csat_sum += o.csat_sum;
+    pain += o.pain;
+    return *this;
+  }
+};
+
+// One valid interaction, as far as its customer is concerned.
+struct customer_event {
+  std::uint64_t customer_id;
+  std::int64_t timestamp;
+  std::uint32_t wait;
+  std::uint8_t pain, unresolved, csat;  // csat 0: no rating
+};
+
+struct customer_state {
+  std::uint64_t interactions = 0, pain = 0, unresolved = 0, csat_sum = 0, csat_responses = 0,
+                wait_sum = 0;
+  std::int64_t latest = 0;  // meaningful when interactions > 0
+};
+
+// Pain-term counts: an open-addressing table (linear probing, power-of-two size, hashes stored).
+// It is looked up for every token of every pain interaction, so it avoids what std::unordered_map
+// costs there: a division by a prime per lookup and a heap node per term. Tokens are short, so
+// the term strings themselves stay in std::string's inline buffer.
+class term_counts {
+ public:
+  static std::uint64_t hash(std::string_view s) {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+      h ^= h >> 31;
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
+  }
+
+  void add(std::string_view term, std::uint64_t n = 1) { add_hashed(term, hash(term), n); }
+
+  void merge(const term_counts& other) {
+    for (const entry& e : other.slots_)
+      if (e.count) add_hashed(e.term, e.hash, e.count);
+  }
+  std::size_t size() const { return size_; }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const entry& e : slots_)
+      if (e.count) f(std::string_view(e.term), e.count);
+  }
+
+ private:
+  struct entry {
+    std::uint64_t hash = 0;
+    std::uint64_t count = 0;  // 0: free slot
+    std::string term;
+  };
+  void add_hashed(std::string_view term, std::uint64_t h, std::uint64_t n) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
+      entry& e = slots_[i];
+      if (e.count == 0) {
+        e.hash = h;
+        e.count = n;
+        e.term.assign(term);
+        ++size_;
+        return;
+      }
+      if (e.hash == h && e.term == term) {
+        e.count += n;
+        return;
+      }
+    }
+  }
+  void grow() {
+    std::vector<entry> old(slots_.empty() ? 64 : slots_.size() * 2);
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (entry& e : old) {
+      if (e.count == 0) continue;
+      std::size_t i = static_cast<std::size_t>(e.hash) & mask;
+      while (slots_[i].count) i = (i + 1) & mask;
+      slots_[i] = std::move(e);
+    }
+  }
+  std::vector<entry> slots_;
+  std::size_t size_ = 0;
+};
+
+// Per-customer state of one shard: an open-addressing hash map (linear probing, power-of-two size).
+// Applying events is the hottest loop after parsing; a flat table avoids a heap node and a pointer
+// chase per customer, which std::unordered_map would cost.
+class customer_map {
+ public:
+  customer_state& operator[](std::uint64_t key) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+    slot& s = probe(slots_, key);
+    if (!s.used) {
+      s.used = true;
+      s.key = key;
+      ++size_;
+    }
+    return s.state;
+  }
+  const customer_state* find(std::uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    const slot& s = probe(slots_, key);
+    return s.used ? &s.state : nullptr;
+  }
+  std::size_t size() const { return size_; }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const slot& s : slots_)
+      if (s.used) f(s.key, s.state);
+  }
+
+ private:
+  struct slot {
+    std::uint64_t key = 0;
+    customer_state state;
+    bool used = false;
+  };
+  template <class Slots>  // std::vector<slot>, const or not
+  static auto probe(Slots& slots, std::uint64_t key) -> decltype(slots[0]) {
+    const std::size_t mask = slots.size() - 1;
+    std::uint64_t h = (key ^ (key >> 32)) * 0xD6E8FEB86659FD93ull;
+    std::size_t i = static_cast<std::size_t>(h ^ (h >> 32)) & mask;
+    while (slots[i].used && slots[i].key != key) i = (i + 1) & mask;
+    return slots[i];
+  }
+  void grow() {
+    std::vector<slot> bigger(slots_.empty() ? 64 : slots_.size() * 2);
+    for (const slot& s : slots_)
+      if (s.used) probe(bigger, s.key) = s;
+    slots_.swap(bigger);
+  }
+  std::vector<slot> slots_;
+  std::size_t size_ = 0;
+};
+
+inline constexpr std::size_t customer_shards = 64;
+inline std::size_t shard_of(std::uint64_t customer_id) {
+  return static_cast<std::size_t>((customer_id * 0x9E3779B97F4A7C15ull) >> 58);  // 6 bits: 64
+}
+
+struct interaction_totals {
+  std::uint64_t read = 0, valid = 0, invalid = 0;
+  std::array<cell, topic_count * channel_count> cells{};  // [topic * channel_count + channel]
+  bool any_valid = false;
+  std::int64_t latest = 0;  // latest timestamp of any valid interaction
+  term_counts terms;
+  error_list errors;
+
+  void merge(interaction_totals&& o) {
+    read += o.read;
+    valid += o.valid;
+    invalid += o.invalid;
+    for (std::size_t i = 0; i < cells.size(); ++i) cells[i] += o.cells[i];
+    if (o.any_valid) {
+      latest = any_valid ? std::max(latest, o.latest) : o.latest;
+      any_valid = true;
+    }
+    if (terms.size() < o.terms.size()) std::swap(terms, o.terms);  // counts: order is irrelevant
+    terms.merge(o.terms);
+    errors.merge(std::move(o.errors));
+  }
+};
+
+// A word of at most 8 bytes packed into an integer (first byte lowest), for cheap comparisons.
+constexpr std::uint64_t pack_word(std::string_view w) {
+  std::uint64_t x = 0;
+  for (std::size_t i = w.size(); i-- > 0;) x = (x << 8) | static_cast<unsigned char>(w[i]);
+  return x;
+}
+
+// The pain-term stop list of the contract, packed and sorted (every stop word has 3 to 8 bytes).
+inline constexpr auto stop_words = [] {
+  constexpr std::string_view words[] = {
+      "the",   "and",   "for",   "with",   "that",  "this",  "was",   "were",  "are",
+      "has",   "have",  "had",   "not",    "but",   "from",  "you",   "your",  "they",
+      "them",  "their", "our",   "she",    "her",   "his",   "him",   "its",   "all",
+      "any",   "can",   "did",   "does",   "into",  "out",   "about", "after", "again",
+      "been",  "being", "than",  "then",   "there", "these", "those", "very",  "will",
+      "would", "could", "should", "just",  "also",  "what",  "when",  "which", "who",
+      "why",   "how",   "customer", "agent", "call"};
+  std::array<std::uint64_t, std::size(words)> packed{};
+  for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = pack_word(words[i]);
+  std::sort(packed.begin(), packed.end());
+  return packed;
+}();
+
+// `w` is already lower-case.
+inline bool is_stop_word(std::string_view w) {
+  if (w.size() > 8) return false;
+  return std::binary_search(stop_words.begin(), stop_words.end(), pack_word(w));
+}
+
+inline bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Lower-cases ASCII letters, splits on every byte that is not an ASCII letter or digit, and counts
+// the tokens of 3+ bytes that are not stop words. `token` is a reused buffer.
+inline void count_pain_terms(std::string_view notes, term_counts& terms, std::string& token) {
+  const char* p = notes.data();
+  const char* const end = p + notes.size();
+  while (p < end) {
+    while (p < end && !is_alnum(*p)) ++p;
+    const char* const start = p;
+    while (p < end && is_alnum(*p)) ++p;
+    const auto len = static_cast<std::size_t>(p - start);
+    if (len < 3) continue;
+    token.resize(len);
+    for (std::size_t i = 0; i < len; ++i) {
+      const char c = start[i];
+      token[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    if (!is_stop_word(token)) terms.add(token);
+  }
+}
+
+class interaction_handler {
+ public:
+  struct partial {
+    interaction_totals totals;
+    std::array<std::vector<customer_event>, customer_shards> events;
+  };
+
+  interaction_handler(weft::thread_pool& pool, std::vector<std::uint8_t> roles,
+                      std::size_t max_record_bytes)
+      : pool_(pool), roles_(std::move(roles)), max_record_bytes_(max_record_bytes) {}
+
+  partial identity() const { return {}; }
+
+  void add(partial& out, const record_ref& r) const {
+    interaction_totals& t = out.totals;
+    ++t.read;
+    auto fail = [&](auto&& make_message) {
+      ++t.invalid;
+      if (t.errors.wants(r.line)) t.errors.add(r.line, make_message());
+    };
+    if (r.problem != record_problem::none) {
+      fail([&] { return structural_message(r.problem, max_record_bytes_); });
+      return;
+    }
+    thread_local std::vector<std::string_view> fields;
+    thread_local std::string scratch;
+    thread_local std::string token;
+    if (split_record(r.bytes, fields, scratch) != split_status::ok) {
+      fail([] { return std::string("malformed quoting"); });
+      return;
+    }
+    if (fields.size() != roles_.size()) {
+      fail([&] { return field_count_message(roles_.size(), fields.size()); });
+      return;
+    }
+    std::uint64_t customer_id = 0, value = 0;
+    std::int64_t timestamp = 0;
+    std::uint32_t wait = 0, handle = 0;
+    std::uint8_t resolved = 0, csat = 0;
+    int topic = 0, channel = 0;
+    std::string_view notes;
+    constexpr std::uint64_t max_u64 = ~std::uint64_t{0};
+    constexpr std::uint64_t max_u32 = 0xffffffffu;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::string_view v = fields[i];
+      const char* rule = nullptr;
+      switch (roles_[i]) {
+        case ic_interaction_id:
+          if (!parse_uint(v, max_u64, value)) rule = "an integer up to 2^64-1";
+          break;
+        case ic_customer_id:
+          if (!parse_uint(v, max_u64, customer_id)) rule = "an integer up to 2^64-1";
+          break;
+        case ic_timestamp:
+          if (!parse_timestamp(v, timestamp)) rule = "a real date and time as YYYY-MM-DDTHH:MM:SSZ";
+          break;
+        case ic_channel:
+          if ((channel = find_name(channel_names, v)) < 0) rule = "phone, email, chat, web or branch";
+          break;
+        case ic_topic:
+          if ((topic = find_name(topic_names, v)) < 0) rule = "one of the ten topics";
+          break;
+        case ic_wait_seconds:
+          if (!parse_uint(v, max_u32, value)) rule = "an integer up to 2^32-1";
+          wait = static_cast<std::uint32_t>(value);
+          break;
+        case ic_handle_seconds:
+          if (!parse_uint(v, max_u32, value)) rule = "an integer up to 2^32-1";
+          handle = static_cast<std::uint32_t>(value);
+          break;
+        case ic_resolved:
+          if (v == "0" || v == "1") resolved = v[0] == '1';
+          else rule = "0 or 1";
+          break;
+        case ic_csat:
+          if (v.empty()) csat = 0;
+          else if (parse_uint(v, 5, value) && value >= 1) csat = static_cast<std::uint8_t>(value);
+          else rule = "empty or an integer from 1 to 5";
+          break;
+        case ic_notes:
+          notes = v;
+          break;
+        default:
+          break;  // a column the analysis does not use
+      }
+      if (rule != nullptr) {
+        fail([&] { return invalid_value(interaction_columns[roles_[i]], v, rule); });
+        return;
+      }
+    }
+
+    ++t.valid;
+    const bool pain = resolved == 0 || (csat != 0 && csat <= 2);
+    cell& c = t.cells[static_cast<std::size_t>(topic) * channel_count +
+                      static_cast<std::size_t>(channel)];
+    ++c.interactions;
+    c.resolved += resolved;
+    c.wait += wait;
+    c.handle += handle;
+    c.csat_responses += csat != 0;
+    c.csat_sum += csat;
+    c.pain += pain;
+    if (!t.any_valid || timestamp > t.latest) t.latest = timestamp;
+    t.any_valid = true;
+    if (pain) count_pain_terms(notes, t.terms, token);
+    out.events[shard_of(customer_id)].push_back(customer_event{
+        customer_id, timestamp, wait, static_cast<std::uint8_t>(pain),
+        static_cast<std::uint8_t>(resolved == 0), csat});
+  }
+
+  partial combine(partial a, partial b) const {
+    a.totals.merge(std::move(b.totals));
+    for (std::size_t s = 0; s < customer_shards; ++s) {
+      auto& x = a.events[s];
+      auto& y = b.events[s];
+      if (x.empty()) x = std::move(y);
+      else x.insert(x.end(), y.begin(), y.end());
+    }
+    return a;
+  }
+
+  // Once per window, on the reading thread: totals merge sequentially (they are small), customer
+  // events are applied with one task per shard.
+  void absorb(partial&& p) {
+    totals_.merge(std::move(p.totals));
+    auto apply = [&](std::size_t shard_index) {
+      auto& shard = shards_[shard_index];
+      for (const customer_event& e : p.events[shard_index]) {
+        customer_state& s = shard[e.customer_id];
+        if (s.interactions == 0 || e.timestamp > s.latest) s.latest = e.timestamp;
+        ++s.interactions;
+        s.pain += e.pain;
+        s.unresolved += e.unresolved;
+        s.csat_sum += e.csat;
+        s.csat_responses += e.csat != 0;
+        s.wait_sum += e.wait;
+      }
+    };
+    std::size_t events = 0;
+    for (const auto& v : p.events) events += v.size();
+    if (events < 4096) {  // a small window (tiny --chunk-bytes): not worth waking the workers
+      for (std::size_t s = 0; s < customer_shards; ++s) apply(s);
+    } else {
+      weft::parallel_for(pool_, weft::chunked(std::size_t{0}, customer_shards, 1),
+                         [&](weft::chunk<std::size_t> c) { apply(c.first()); });
+    }
+  }
+
+  const interaction_totals& totals() const { return totals_; }
+  interaction_totals& totals() { return totals_; }
+  const std::array<customer_map, customer_shards>& shards()
+      const {
+    return shards_;
+  }
+
+ private:
+  weft::thread_pool& pool_;
+  std::vector<std::uint8_t> roles_;
+  std::size_t max_record_bytes_;
+  interaction_totals totals_;
+  std::array<customer_map, customer_shards> shards_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// customers.csv
+
+struct customer_info {
+  std::uint32_t tenure_months;
+  std::uint8_t churned;
+};
+
+struct customer_totals {
+  std::uint64_t read = 0, valid = 0, invalid = 0;
+  error_list errors;
+  std::unordered_map<std::uint64_t, customer_info> population;  // the valid rows
+};
+
+inline std::string duplicate_customer_message(std::uint64_t customer_id) {
+  return "invalid customer_id: duplicate " + std::to_string(customer_id) +
+         " (already given by an earlier valid row)";
+}
+
+class customer_handler {
+ public:
+  struct row {
+    std::uint64_t line, customer_id;
+    customer_info info;
+  };
+  struct partial {
+    std::uint64_t read = 0, invalid = 0;
+    error_list errors;
+    std::vector<row> rows;  // rows that follow the column rules, in file order
+  };
+
+  customer_handler(std::vector<std::uint8_t> roles, std::size_t max_record_bytes)
+      : roles_(std::move(roles)), max_record_bytes_(max_record_bytes) {}
+
+  partial identity() const { return {}; }
+
+  void add(partial& out, const record_ref& r) const {
+    ++out.read;
+    auto fail = [&](auto&& make_message) {
+      ++out.invalid;
+      if (out.errors.wants(r.line)) out.errors.add(r.line, make_message());
+    };
+    if (r.problem != record_problem::none) {
+      fail([&] { return structural_message(r.problem, max_record_bytes_); });
+      return;
+    }
+    thread_local std::vector<std::string_view> fields;
+    thread_local std::string scratch;
+    if (split_record(r.bytes, fields, scratch) != split_status::ok) {
+      fail([] { return std::string("malformed quoting"); });
+      return;
+    }
+    if (fields.size() != roles_.size()) {
+      fail([&] { return field_count_message(roles_.size(), fields.size()); });
+      return;
+    }
+    row x{r.line, 0, {0, 0}};
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::string_view v = fields[i];
+      const char* rule = nullptr;
+      switch (roles_[i]) {
+        case cc_customer_id:
+          if (!parse_uint(v, ~std::uint64_t{0}, x.customer_id)) rule = "an integer up to 2^64-1";
+          break;
+        case cc_tenure_months:
+          if (!parse_uint(v, 0xffffffffu, value)) rule = "an integer up to 2^32-1";
+          x.info.tenure_months = static_cast<std::uint32_t>(value);
+          break;
+        case cc_churned:
+          if (v == "0" || v == "1") x.info.churned = v[0] == '1';
+          else rule = "0 or 1";
+          break;
+        default:
+          break;
+      }
+      if (rule != nullptr) {
+        fail([&] { return invalid_value(customer_columns[roles_[i]], v, rule); });
+        return;
+      }
+    }
+    out.rows.push_back(x);
+  }
+
+  partial combine(partial a, partial b) const {
+    a.read += b.read;
+    a.invalid += b.invalid;
+    a.errors.merge(std::move(b.errors));
+    if (a.rows.empty()) a.rows = std::move(b.rows);
+    else a.rows.insert(a.rows.end(), b.rows.begin(), b.rows.end());
+    return a;
+  }
+
+  // In file order: a customer_id given by an earlier valid row makes the row invalid.
+  void absorb(partial&& p) {
+    totals_.read += p.read;
+    totals_.invalid += p.invalid;
+    totals_.errors.merge(std::move(p.errors));
+    for (const row& x : p.rows) {
+      if (totals_.population.emplace(x.customer_id, x.info).second) {
+        ++totals_.valid;
+      } else {
+        ++totals_.invalid;
+        if (totals_.errors.wants(x.line))
+          totals_.errors.add(x.line, duplicate_customer_message(x.customer_id));
+      }
+    }
+  }
+
+  customer_totals& totals() { return totals_; }
+
+ private:
+  std::vector<std::uint8_t> roles_;
+  std::size_t max_record_bytes_;
+  customer_totals totals_;
+};
+
+}  // namespace customer_analysis

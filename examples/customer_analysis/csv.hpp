@@ -1,0 +1,239 @@
+// csv.hpp - the CSV rules of the example, with no knowledge of columns or of threads.
+//
+// What lives here:
+//   * split_record(): cuts one record (its bytes, without the line break) into field values,
+//     undoing the quoting, and detects malformed quoting.
+//   * count_bytes(): counts the quotes and line feeds of a chunk (the first parallel pass).
+//   * find_terminator(): from a record start, finds the line feed that ends the record.
+//   * read_header(): the sequential reading of the header record at the top of a file.
+//
+// The central rule (see the contract): a line feed ends a record exactly when the number of
+// '"' bytes before it in the file is even. Because of that rule, a record always starts at an even
+// quote count, and the quote parity at the start of any chunk is the parity of the sum of the
+// quote counts of the chunks before it - which is what makes record boundaries findable in
+// parallel (count per chunk, then an exclusive scan). The streaming part is in records.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace customer_analysis {
+
+// Why a record is not even handed to the column rules.
+enum class record_problem : std::uint8_t {
+  none,          // a complete record within the length limit
+  too_long,      // longer than --max-record-bytes; its bytes were not kept
+  unterminated,  // the file ended inside a quoted field (odd quote count at end of file)
+};
+
+// One record as the splitter hands it to a handler. `bytes` excludes the line break (and the CR of
+// a CRLF); it is empty when problem != none. `line` is 1 + the number of LFs before its first byte.
+struct record_ref {
+  std::string_view bytes;
+  std::uint64_t line = 0;
+  record_problem problem = record_problem::none;
+};
+
+enum class split_status : std::uint8_t { ok, malformed_quoting, unterminated_quote };
+
+// Splits `rec` into fields. Unquoted fields and quoted fields without "" escapes are views into
+// `rec`; fields with escapes are unescaped into `scratch`, which is reserved to rec.size() first so
+// that it never reallocates while views into it are alive. Both vectors are reused by the caller
+// from record to record, so the steady state allocates nothing.
+inline split_status split_record(std::string_view rec, std::vector<std::string_view>& fields,
+                                 std::string& scratch) {
+  fields.clear();
+  scratch.clear();
+  const char* const s = rec.data();
+  const std::size_t n = rec.size();
+  std::size_t i = 0;
+  for (;;) {
+    if (i < n && s[i] == '"') {
+      // Quoted field: runs to the quote that is not followed by another quote.
+      std::size_t j = i + 1;
+      const std::size_t start = j;
+      bool escaped = false;
+      std::size_t close = 0;
+      for (;;) {
+        const void* q = j < n ? std::memchr(s + j, '"', n - j) : nullptr;
+        if (q == nullptr) return split_status::unterminated_quote;
+        const std::size_t k = static_cast<std::size_t>(static_cast<const char*>(q) - s);
+        if (k + 1 < n && s[k + 1] == '"') {
+          escaped = true;
+          j = k + 2;
+          continue;
+        }
+        close = k;
+        break;
+      }
+      if (!escaped) {
+        fields.emplace_back(s + start, close - start);
+      } else {
+        if (scratch.capacity() < n) scratch.reserve(n);
+        const std::size_t at = scratch.size();
+        for (std::size_t k = start; k < close; ++k) {
+          scratch.push_back(s[k]);
+          if (s[k] == '"') ++k;  // skip the second quote of ""
+        }
+        fields.emplace_back(scratch.data() + at, scratch.size() - at);
+      }
+      i = close + 1;
+      if (i == n) return split_status::ok;
+      if (s[i] != ',') return split_status::malformed_quoting;  // a byte after the closing quote
+      ++i;
+      if (i == n) {  // "x", at the very end: one more (empty) field
+        fields.emplace_back(s + n, 0);
+        return split_status::ok;
+      }
+    } else {
+      // Unquoted fields are short: one plain loop beats two memchr calls.
+      std::size_t end = i;
+      while (end < n && s[end] != ',') {
+        if (s[end] == '"') return split_status::malformed_quoting;
+        ++end;
+      }
+      fields.emplace_back(s + i, end - i);
+      if (end == n) return split_status::ok;
+      i = end + 1;
+      if (i == n) {  // trailing comma: one more (empty) field
+        fields.emplace_back(s + n, 0);
+        return split_status::ok;
+      }
+    }
+  }
+}
+
+// Quote and LF counts of a byte range; the unit of the exclusive scan that gives each chunk the
+// quote parity and the line number at its start.
+struct byte_counts {
+  std::uint64_t quotes = 0;
+  std::uint64_t lfs = 0;
+  friend byte_counts operator+(byte_counts a, byte_counts b) {
+    return {a.quotes + b.quotes, a.lfs + b.lfs};
+  }
+};
+
+inline byte_counts count_bytes(const char* d, std::size_t n) {
+  // Two simple counting loops vectorise well; one loop with two compares does not always.
+  byte_counts c;
+  c.quotes = static_cast<std::uint64_t>(std::count(d, d + n, '"'));
+  c.lfs = static_cast<std::uint64_t>(std::count(d, d + n, '\n'));
+  return c;
+}
+
+// Scans forward from `p` for the LF that ends a record: the first LF with an even quote count
+// before it. `parity` is the file's quote parity at `p` on entry (false at a record start) and at
+// the returned position on return. Returns that position, or `n` when no record ends before `n`.
+// Adds the LFs it passes (those inside quoted fields) to `lfs_inside`.
+inline std::size_t find_terminator(const char* d, std::size_t p, std::size_t n, bool& parity,
+                                   std::uint64_t& lfs_inside) {
+  std::size_t i = p;
+  while (i < n) {
+    const void* lf = std::memchr(d + i, '\n', n - i);
+    const std::size_t e = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - d) : n;
+    if (std::count(d + i, d + e, '"') & 1) parity = !parity;
+    if (e == n) break;
+    if (!parity) return e;
+    ++lfs_inside;  // an LF inside quotes: part of the record, but still a line
+    i = e + 1;
+  }
+  return n;
+}
+
+// The header: the first record that is not blank. Read sequentially from the top of the file
+// (after a BOM), with bounded memory, before the parallel reading of the data starts.
+struct header_result {
+  enum class kind { ok, empty, only_blank, too_long, unterminated } status = kind::empty;
+  std::string bytes;          // the header record, without its line break
+  std::uint64_t data_offset;  // file offset just after the header's line break (or end of file)
+  std::uint64_t lfs_before_data;  // LFs in [0, data_offset)
+};
+
+// `read_at(offset, buffer, size)` returns the number of bytes read (0 at end of file) and throws on
+// an I/O error, so that the same code reads a file (pread) or a memory buffer (the fuzzer).
+inline header_result read_header(
+    const std::function<std::size_t(std::uint64_t, char*, std::size_t)>& read_at,
+    std::size_t max_record_bytes) {
+  header_result r;
+  char buf[65536];
+  std::uint64_t offset = 0;
+  // An optional UTF-8 BOM at the very start is skipped.
+  std::size_t got = read_at(0, buf, 3);
+  while (got < 3) {
+    const std::size_t more = read_at(got, buf + got, 3 - got);
+    if (more == 0) break;
+    got += more;
+  }
+  if (got == 3 && static_cast<unsigned char>(buf[0]) == 0xEF &&
+      static_cast<unsigned char>(buf[1]) == 0xBB && static_cast<unsigned char>(buf[2]) == 0xBF)
+    offset = 3;
+  bool any_byte = false;
+  bool parity = false;
+  std::uint64_t lfs = 0;
+  std::uint64_t rec_len = 0;
+  char last = 0;
+  for (;;) {
+    const std::size_t n = read_at(offset, buf, sizeof buf);
+    if (n == 0) break;
+    any_byte = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const char c = buf[i];
+      if (c == '\n' && !parity) {
+        const std::uint64_t len = rec_len - (rec_len > 0 && last == '\r' ? 1 : 0);
+        ++lfs;
+        if (len == 0) {  // a blank line: no record
+          rec_len = 0;
+          r.bytes.clear();
+          last = 0;
+          continue;
+        }
+        if (len > max_record_bytes) {
+          r.status = header_result::kind::too_long;
+          return r;
+        }
+        r.bytes.resize(len);
+        r.status = header_result::kind::ok;
+        r.data_offset = offset + i + 1;
+        r.lfs_before_data = lfs;
+        return r;
+      }
+      if (c == '"') parity = !parity;
+      if (c == '\n') ++lfs;
+      ++rec_len;
+      last = c;
+      // Even after dropping a final CR it would be longer than allowed: stop reading.
+      if (rec_len > static_cast<std::uint64_t>(max_record_bytes) + 1) {
+        r.status = header_result::kind::too_long;
+        return r;
+      }
+      r.bytes.push_back(c);
+    }
+    offset += n;
+  }
+  // End of file inside the header or after blank lines only.
+  if (rec_len == 0) {
+    r.status = any_byte ? header_result::kind::only_blank : header_result::kind::empty;
+    return r;
+  }
+  if (rec_len > max_record_bytes) {
+    r.status = header_result::kind::too_long;
+    return r;
+  }
+  if (parity) {
+    r.status = header_result::kind::unterminated;
+    return r;
+  }
+  r.status = header_result::kind::ok;
+  r.data_offset = offset;
+  r.lfs_before_data = lfs;
+  return r;
+}
+
+}  // namespace customer_analysis

@@ -1,0 +1,162 @@
+// schema.hpp - the columns of the two input files and the rule each value must follow.
+//
+// What lives here: the topic and channel lists (their order is the report's order), the required
+// columns of interactions.csv and customers.csv, the header check (columns found by name, in any
+// order), and one small validator per column rule. Validators never throw and never overflow: an
+// integer is checked digit by digit against its column's maximum.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace customer_analysis {
+
+inline constexpr std::array<std::string_view, 10> topic_names = {
+    "billing",     "claims",         "withdrawal", "annuity_rates", "policy_change",
+    "beneficiary", "account_access", "tax_forms",  "complaint",     "other"};
+inline constexpr std::array<std::string_view, 5> channel_names = {"phone", "email", "chat", "web",
+                                                                   "branch"};
+inline constexpr std::size_t topic_count = topic_names.size();
+inline constexpr std::size_t channel_count = channel_names.size();
+
+// Index of `v` in `names`, or -1. The lists are short; a linear scan of exact byte compares is as
+// fast as anything cleverer here.
+template <std::size_t N>
+int find_name(const std::array<std::string_view, N>& names, std::string_view v) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (names[i] == v) return static_cast<int>(i);
+  return -1;
+}
+
+// An integer: one or more ASCII digits, leading zeros allowed, value at most `max`.
+inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out) {
+  if (v.empty()) return false;
+  std::uint64_t x = 0;
+  for (const char c : v) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (d > max || x > (max - d) / 10) return false;  // x * 10 + d > max, without overflow
+    x = x * 10 + d;
+  }
+  out = x;
+  return true;
+}
+
+// Days from 1970-01-01 to the Gregorian date y-m-d (H. Hinnant's days_from_civil).
+constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+constexpr bool is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// `YYYY-MM-DDTHH:MM:SSZ` -> seconds since 1970-01-01T00:00:00Z (negative before 1970).
+inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
+  if (v.size() != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
+      v[16] != ':' || v[19] != 'Z')
+    return false;
+  auto num = [&](std::size_t at, std::size_t len, unsigned& x) {
+    x = 0;
+    for (std::size_t i = at; i < at + len; ++i) {
+      if (v[i] < '0' || v[i] > '9') return false;
+      x = x * 10 + static_cast<unsigned>(v[i] - '0');
+    }
+    return true;
+  };
+  unsigned y, mo, d, h, mi, s;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+      !num(17, 2, s))
+    return false;
+  static constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  const unsigned dim = month_days[mo - 1] + (mo == 2 && is_leap(y) ? 1 : 0);
+  if (d > dim || h > 23 || mi > 59 || s > 59) return false;
+  out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  return true;
+}
+
+// The columns a file must have. A column's index in this list is its "role".
+inline constexpr std::array<std::string_view, 10> interaction_columns = {
+    "interaction_id", "customer_id", "timestamp", "channel", "topic",
+    "wait_seconds",   "handle_seconds", "resolved", "csat", "notes"};
+enum interaction_col : std::uint8_t {
+  ic_interaction_id, ic_customer_id, ic_timestamp, ic_channel, ic_topic,
+  ic_wait_seconds, ic_handle_seconds, ic_resolved, ic_csat, ic_notes, ic_ignored = 0xff
+};
+inline constexpr std::array<std::string_view, 3> customer_columns = {"customer_id",
+                                                                      "tenure_months", "churned"};
+enum customer_col : std::uint8_t { cc_customer_id, cc_tenure_months, cc_churned, cc_ignored = 0xff };
+
+// A problem with a whole file: reported as `error: <path>: <reason>`, exit status 2.
+struct file_error : std::runtime_error {
+  std::string path;
+  file_error(std::string p, const std::string& reason)
+      : std::runtime_error(reason), path(std::move(p)) {}
+};
+
+// Maps each header field to a role (or 0xff, ignored). Throws file_error (with an empty path, filled
+// in by the caller) when a required column is missing or named twice.
+template <std::size_t N>
+std::vector<std::uint8_t> map_header(const std::vector<std::string_view>& fields,
+                                     const std::array<std::string_view, N>& required) {
+  std::vector<std::uint8_t> roles(fields.size(), 0xff);
+  std::array<bool, N> seen{};
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const int r = find_name(required, fields[i]);
+    if (r < 0) continue;
+    if (seen[static_cast<std::size_t>(r)])
+      throw file_error({}, "column \"" + std::string(fields[i]) + "\" appears twice in the header");
+    seen[static_cast<std::size_t>(r)] = true;
+    roles[i] = static_cast<std::uint8_t>(r);
+  }
+  for (std::size_t r = 0; r < N; ++r)
+    if (!seen[r])
+      throw file_error({}, "the header lacks the required column \"" + std::string(required[r]) + "\"");
+  return roles;
+}
+
+// A value quoted for an error message: printable ASCII kept, other bytes as \xNN (the report must
+// stay valid UTF-8 whatever the input), long values cut.
+inline std::string quote_value(std::string_view v) {
+  static constexpr std::size_t max_shown = 60;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (std::size_t i = 0; i < v.size() && i < max_shown; ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  if (v.size() > max_shown) out += "...";
+  out += "\"";
+  return out;
+}
+
+inline std::string invalid_value(std::string_view column, std::string_view value,
+                                 std::string_view rule) {
+  std::string m = "invalid ";
+  m += column;
+  m += ": ";
+  m += quote_value(value);
+  m += " (expected ";
+  m += rule;
+  m += ")";
+  return m;
+}
+
+}  // namespace customer_analysis

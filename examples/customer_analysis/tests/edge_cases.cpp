@@ -1,0 +1,185 @@
+// edge_cases.cpp - hand-made input files (tests/data/) checked against hand-computed report fields.
+//
+// Each case is analysed with several pool sizes and chunk sizes (1 byte included, so that every
+// record straddles chunks and windows); all reports must be byte-identical, and the fields below,
+// worked out by hand from the contract, must hold. File-level errors are checked through the
+// exception analyze() throws. Usage: edge_cases <tests/data directory>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "analyze.hpp"
+
+namespace {
+
+namespace ca = customer_analysis;
+using ca::json;
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    ++failures;
+    std::fprintf(stderr, "FAILED: %s\n", what.c_str());
+  }
+}
+
+bool contains(const json& message, const char* word) {
+  return message.get<std::string>().find(word) != std::string::npos;
+}
+
+// Analyses with every configuration; checks that the reports agree; returns the report.
+json analyze_all(const std::string& interactions, const std::string& customers,
+                 std::size_t max_record_bytes = std::size_t{1} << 20) {
+  std::string first;
+  json report;
+  for (std::size_t threads : {1, 2, 3}) {
+    weft::thread_pool pool{threads};
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{13},
+                              std::size_t{4096}, std::size_t{1} << 20}) {
+      for (bool read_ahead : {true, false}) {
+        ca::analyze_options o;
+        o.interactions = interactions;
+        if (!customers.empty()) o.customers = customers;
+        o.chunk_bytes = chunk;
+        o.max_record_bytes = max_record_bytes;
+        o.read_ahead = read_ahead;
+        const json r = ca::analyze(pool, o);
+        const std::string text = ca::report_text(r);
+        if (first.empty()) {
+          first = text;
+          report = r;
+        }
+        check(text == first, interactions + ": same report with " + std::to_string(threads) +
+                                 " threads, chunks of " + std::to_string(chunk));
+      }
+    }
+  }
+  return report;
+}
+
+std::vector<std::uint64_t> lines(const json& errors) {
+  std::vector<std::uint64_t> v;
+  for (const auto& e : errors) v.push_back(e["line"].get<std::uint64_t>());
+  return v;
+}
+
+void mixed(const std::string& dir) {
+  const json r = analyze_all(dir + "/mixed/interactions.csv", dir + "/mixed/customers.csv");
+  // BOM, blank CRLF line before the header, columns in another order with a repeated extra one.
+  check(r["rows"] == json{{"read", 11}, {"valid", 4}, {"invalid", 7}}, "mixed: rows");
+  check(lines(r["errors"]) == std::vector<std::uint64_t>{7, 9, 10, 12, 13, 14, 15},
+        "mixed: error lines (multi-line record and blank line counted as lines)");
+  const auto& e = r["errors"];
+  check(contains(e[0]["message"], "timestamp"), "mixed: 2023-02-29 is not a date");
+  check(contains(e[1]["message"], "quot"), "mixed: malformed quoting");
+  check(contains(e[2]["message"], "fields"), "mixed: field count");
+  check(contains(e[3]["message"], "customer_id"), "mixed: customer_id above 2^64-1");
+  check(contains(e[4]["message"], "csat"), "mixed: csat 6");
+  check(contains(e[5]["message"], "channel") && !contains(e[5]["message"], "topic"),
+        "mixed: the first offending column in field order");
+  check(contains(e[6]["message"], "unterminated"), "mixed: unterminated quote at end of file");
+  check(r["customers"] == 3, "mixed: distinct customers");
+
+  const json& billing = r["by_topic"]["billing"];
+  check(billing["interactions"] == 2, "mixed: billing interactions");
+  check(billing["resolved_rate"] == 0.5, "mixed: billing resolved_rate");
+  check(billing["mean_wait_seconds"] == (100.0 + 4294967295.0) / 2.0, "mixed: wait, leading zeros");
+  check(billing["mean_handle_seconds"] == 150.5, "mixed: billing handle");
+  check(billing["csat_responses"] == 1 && billing["mean_csat"] == 2.0, "mixed: billing csat");
+  check(billing["pain_rate"] == 1.0, "mixed: billing pain");
+  check(r["by_topic"]["claims"]["pain_rate"] == 0.0, "mixed: claims pain");
+  check(r["by_topic"]["other"]["mean_csat"] == 3.0, "mixed: csat 03");
+  check(r["by_topic"]["withdrawal"]["resolved_rate"].is_null(), "mixed: unseen topic is null");
+  check(r["by_channel"]["web"]["interactions"] == 0 && r["by_channel"]["web"]["pain_rate"].is_null(),
+        "mixed: unseen channel");
+  check(r["by_channel"]["phone"]["mean_csat"].is_null(), "mixed: no rating, null mean");
+  for (const auto& [topic, channel] : r["best_channel"].items())
+    check(channel.is_null(), "mixed: best channel needs 30 interactions (" + topic + ")");
+  check(r["pain_terms"] == json::parse(R"([{"term":"waited","count":2},{"term":"missing","count":1},
+                                             {"term":"refund","count":1},{"term":"still","count":1}])"),
+        "mixed: pain terms");
+
+  check(r["customer_rows"] == json{{"read", 5}, {"valid", 3}, {"invalid", 2}}, "mixed: customer rows");
+  check(lines(r["customer_errors"]) == std::vector<std::uint64_t>{4, 5}, "mixed: duplicate id, churned 2");
+  const json& c = r["churn"];
+  check(c["train_customers"] == 2 && c["holdout_customers"] == 1 && c["unlabelled_customers"] == 1,
+        "mixed: churn populations");
+  check(c["holdout_auc"].is_null(), "mixed: one-class holdout has no AUC");
+  // Two train customers, mirror images after standardisation: the weights point from customer 7
+  // (kept) to customer 8 (churned); customer 10 (holdout, no interactions) lies on 8's side.
+  check(c["holdout_accuracy"] == 0.0, "mixed: holdout accuracy");
+  check(c["at_risk"].size() == 2 && c["at_risk"][0]["customer_id"] == 10 &&
+            c["at_risk"][1]["customer_id"] == 7,
+        "mixed: at_risk order");
+  check(c["at_risk"][0]["probability"].get<double>() > 0.5 &&
+            c["at_risk"][1]["probability"].get<double>() < 0.5,
+        "mixed: at_risk probabilities");
+}
+
+void long_records(const std::string& dir) {
+  const json r = analyze_all(dir + "/long_records/interactions.csv", "", 100);
+  check(r["rows"] == json{{"read", 3}, {"valid", 2}, {"invalid", 1}}, "long: rows");
+  check(lines(r["errors"]) == std::vector<std::uint64_t>{5}, "long: error line after blank CRLF lines");
+  check(contains(r["errors"][0]["message"], "longer"), "long: message");
+  check(r["by_topic"]["tax_forms"]["pain_rate"] == 0.5, "long: pain rate");
+  check(r["pain_terms"] == json::parse(R"([{"term":"lines","count":1},{"term":"two","count":1}])"),
+        "long: pain terms across a line break");
+  check(r["churn"].is_null() && r["customer_rows"].is_null() && r["customer_errors"].is_null(),
+        "long: no customers.csv");
+}
+
+void file_errors(const std::string& dir) {
+  weft::thread_pool pool{2};
+  auto error_of = [&](const std::string& inter, const std::string& cust,
+                      std::size_t max_record = std::size_t{1} << 20) -> std::string {
+    ca::analyze_options o;
+    o.interactions = inter;
+    if (!cust.empty()) o.customers = cust;
+    o.max_record_bytes = max_record;
+    try {
+      ca::analyze(pool, o);
+    } catch (const ca::file_error& e) {
+      return e.path + ": " + e.what();
+    }
+    return "";
+  };
+  const std::string missing = dir + "/no-such-file.csv";
+  check(error_of(missing, "").rfind(missing + ": ", 0) == 0, "missing file, path as given");
+  check(error_of(missing, missing + "2").rfind(missing + ": ", 0) == 0, "interactions checked first");
+  check(error_of(dir + "/mixed/interactions.csv", missing).rfind(missing + ": ", 0) == 0,
+        "missing customers.csv");
+  check(error_of(dir + "/mixed/customers.csv", "").find("interaction_id") != std::string::npos,
+        "missing required column");
+  check(error_of(dir + "/long_records/interactions.csv", "", 50).find("header") != std::string::npos,
+        "header longer than --max-record-bytes");
+  check(error_of(dir, "").rfind(dir + ": ", 0) == 0, "a directory");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: edge_cases <tests/data directory>\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  try {
+    mixed(dir);
+    long_records(dir);
+    file_errors(dir);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAILED: unexpected exception: %s\n", e.what());
+    return 1;
+  }
+  if (failures) {
+    std::fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  std::printf("all edge cases passed\n");
+  return 0;
+}

@@ -1,0 +1,139 @@
+// fuzz_records.cpp - libFuzzer target for the record boundary finder and the record parser.
+//
+// For each input: the header is read with read_header(), then the rest is split into records by the
+// parallel record_splitter with a small chunk and window size taken from the first input bytes, and
+// the records are compared with those of a plain byte-by-byte splitter written here from the
+// contract. Every record then goes through split_record() and the interactions.csv column rules
+// (when the header names the columns), which must not crash or read out of bounds. Any difference
+// aborts, and libFuzzer keeps the input.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "aggregate.hpp"
+#include "csv.hpp"
+#include "records.hpp"
+#include "schema.hpp"
+
+namespace {
+
+namespace ca = customer_analysis;
+
+struct found {
+  std::uint64_t line;
+  std::string bytes;
+  ca::record_problem problem;
+  bool operator==(const found&) const = default;
+};
+
+// Collects the records in file order.
+struct collector {
+  using partial = std::vector<found>;
+  partial identity() const { return {}; }
+  void add(partial& out, const ca::record_ref& r) const {
+    out.push_back({r.line, std::string(r.bytes), r.problem});
+  }
+  partial combine(partial a, partial b) const {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+  void absorb(partial&& p) { all.insert(all.end(), p.begin(), p.end()); }
+  std::vector<found> all;
+};
+
+// The contract's rules, one byte at a time, with no cleverness at all.
+std::vector<found> plain_split(const char* d, std::size_t n, std::uint64_t lfs_before,
+                               std::size_t max_record) {
+  std::vector<found> out;
+  bool parity = false;
+  std::uint64_t lfs = lfs_before;
+  std::string rec;
+  std::uint64_t rec_line = lfs + 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = d[i];
+    if (c == '\n' && !parity) {
+      if (!rec.empty() && rec.back() == '\r') rec.pop_back();
+      if (!rec.empty()) {
+        if (rec.size() > max_record) out.push_back({rec_line, {}, ca::record_problem::too_long});
+        else out.push_back({rec_line, rec, ca::record_problem::none});
+      }
+      rec.clear();
+      ++lfs;
+      rec_line = lfs + 1;
+      continue;
+    }
+    if (c == '"') parity = !parity;
+    if (c == '\n') ++lfs;
+    rec.push_back(c);
+  }
+  if (!rec.empty()) {
+    if (rec.size() > max_record) out.push_back({rec_line, {}, ca::record_problem::too_long});
+    else if (parity) out.push_back({rec_line, {}, ca::record_problem::unterminated});
+    else out.push_back({rec_line, rec, ca::record_problem::none});
+  }
+  return out;
+}
+
+weft::thread_pool& pool() {
+  static weft::thread_pool p{2};
+  return p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 3) return 0;
+  const std::size_t chunk = 1 + data[0] % 16;
+  const std::size_t max_record = 1 + data[1] % 64;
+  const std::size_t window = chunk * (1 + data[2] % 4);
+  const char* d = reinterpret_cast<const char*>(data + 3);
+  const std::size_t n = size - 3;
+
+  auto read_at = [&](std::uint64_t off, char* buf, std::size_t len) -> std::size_t {
+    if (off >= n) return 0;
+    const std::size_t k = std::min<std::size_t>(len, n - static_cast<std::size_t>(off));
+    std::memcpy(buf, d + off, k);
+    return k;
+  };
+  const ca::header_result h = ca::read_header(read_at, max_record);
+  if (h.status != ca::header_result::kind::ok) return 0;
+  if (h.bytes.size() > max_record) std::abort();
+
+  collector c;
+  ca::record_splitter<collector> splitter(pool(), c, chunk, max_record, h.lfs_before_data);
+  for (std::size_t at = static_cast<std::size_t>(h.data_offset); at < n; at += window)
+    splitter.feed(d + at, std::min(window, n - at));
+  splitter.finish();
+
+  const std::size_t start = static_cast<std::size_t>(h.data_offset);
+  if (c.all != plain_split(d + start, n - start, h.lfs_before_data, max_record)) std::abort();
+
+  // The parser and the column rules on every record.
+  std::vector<std::string_view> fields;
+  std::string scratch;
+  if (ca::split_record(h.bytes, fields, scratch) != ca::split_status::ok) return 0;
+  std::vector<std::uint8_t> roles;
+  try {
+    roles = ca::map_header(fields, ca::interaction_columns);
+  } catch (const ca::file_error&) {
+    roles.assign(fields.size(), 0);  // no usable header: validate every field as an id
+  }
+  ca::interaction_handler handler(pool(), roles, max_record);
+  auto part = handler.identity();
+  for (const found& f : c.all) {
+    handler.add(part, {f.bytes, f.line, f.problem});
+    if (ca::split_record(f.bytes, fields, scratch) == ca::split_status::ok) {
+      std::size_t total = 0;
+      for (auto v : fields) total += v.size();
+      if (total > f.bytes.size()) std::abort();  // unquoting never makes a record longer
+    }
+  }
+  if (part.totals.read != part.totals.valid + part.totals.invalid) std::abort();
+  handler.absorb(std::move(part));
+  return 0;
+}

@@ -1,0 +1,351 @@
+// Tests of weft::thread_pool: construction and sizing, submit, parallelism, destruction, idle
+// cost, participant indices and default_pool().
+#include <weft/weft.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/resource.h>
+#endif
+
+namespace {
+
+using namespace std::chrono_literals;
+
+using weft_test::await;
+using weft_test::eventually;
+
+// Sets an environment variable for the lifetime of the object, then restores the old value.
+class scoped_environment {
+ public:
+  scoped_environment(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = std::string(old);
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~scoped_environment() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  scoped_environment(const scoped_environment&) = delete;
+  scoped_environment& operator=(const scoped_environment&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::size_t cpus_in_affinity_mask() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<std::size_t>(CPU_COUNT(&set));
+#endif
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
+struct accumulator {
+  int base = 0;
+  int add(int x) const { return base + x; }
+  int value = 7;
+};
+
+struct move_only_adder {
+  std::unique_ptr<int> amount;
+  int operator()(std::unique_ptr<int> x) { return *amount + *x; }
+};
+
+}  // namespace
+
+TEST_CASE("thread_pool has exactly the number of workers it is given") {
+  for (std::size_t n : {1, 2, 3, 7}) {
+    weft::thread_pool pool{n};
+    REQUIRE(pool.size() == n);
+    REQUIRE(pool.max_participants() >= n);
+  }
+}
+
+TEST_CASE("thread_pool with 0 workers throws std::invalid_argument naming the workers argument") {
+  REQUIRE_THROWS_AS(weft::thread_pool{0}, std::invalid_argument);
+  try {
+    weft::thread_pool pool{0};
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    REQUIRE(std::string(e.what()).find("workers") != std::string::npos);
+  }
+}
+
+TEST_CASE("thread_pool() uses WEFT_NUM_THREADS when it holds a positive integer") {
+  {
+    scoped_environment env("WEFT_NUM_THREADS", "3");
+    REQUIRE(weft::default_thread_count() == 3);
+    weft::thread_pool pool;
+    REQUIRE(pool.size() == 3);
+  }
+  {
+    scoped_environment env("WEFT_NUM_THREADS", "1");
+    weft::thread_pool pool;
+    REQUIRE(pool.size() == 1);
+    REQUIRE(pool.submit([] { return 5; }).get() == 5);
+  }
+}
+
+TEST_CASE("thread_pool() has one worker per CPU in the affinity mask otherwise") {
+  const std::size_t cpus = cpus_in_affinity_mask();
+  for (const char* value : {static_cast<const char*>(nullptr), "0", "", "abc", "-2", "3x"}) {
+    INFO("WEFT_NUM_THREADS=" << (value != nullptr ? value : "(unset)"));
+    scoped_environment env("WEFT_NUM_THREADS", value);
+    REQUIRE(weft::default_thread_count() == cpus);
+    weft::thread_pool pool;
+    REQUIRE(pool.size() == cpus);
+  }
+}
+
+TEST_CASE("submit passes arguments and returns the result through the future") {
+  weft::thread_pool pool{2};
+  auto doubled = pool.submit([](int x) { return 2 * x; }, 21);
+  auto concatenated = pool.submit([](std::string a, const std::string& b) { return a + b; },
+                                  std::string("we"), "ft");
+  auto nothing = pool.submit([] {});
+  await(doubled);
+  REQUIRE(doubled.get() == 42);
+  await(concatenated);
+  REQUIRE(concatenated.get() == "weft");
+  await(nothing);
+  REQUIRE_NOTHROW(nothing.get());
+}
+
+TEST_CASE("submit decays and copies its arguments, like std::async") {
+  weft::thread_pool pool{2};
+  int value = 1;
+  std::promise<void> release;
+  std::shared_future<void> go = release.get_future().share();
+  // The task sees the value at submit time, not a reference to `value`.
+  auto seen = pool.submit(
+      [go](int copy) {
+        go.wait();
+        return copy;
+      },
+      value);
+  value = 2;
+  release.set_value();
+  await(seen);
+  REQUIRE(seen.get() == 1);
+  // std::ref still passes a reference, as with std::async.
+  auto touched = pool.submit([](int& target) { target = 10; }, std::ref(value));
+  await(touched);
+  touched.get();
+  REQUIRE(value == 10);
+}
+
+TEST_CASE("submit calls with std::invoke semantics: member functions and data members work") {
+  weft::thread_pool pool{2};
+  accumulator object{100, 7};
+  auto by_pointer = pool.submit(&accumulator::add, &object, 5);
+  auto by_value = pool.submit(&accumulator::add, object, 6);
+  auto by_reference = pool.submit(&accumulator::add, std::cref(object), 7);
+  auto member = pool.submit(&accumulator::value, &object);
+  await(by_pointer);
+  REQUIRE(by_pointer.get() == 105);
+  await(by_value);
+  REQUIRE(by_value.get() == 106);
+  await(by_reference);
+  REQUIRE(by_reference.get() == 107);
+  await(member);
+  REQUIRE(member.get() == 7);
+}
+
+TEST_CASE("submit accepts move-only callables and move-only arguments") {
+  weft::thread_pool pool{2};
+  auto owned = std::make_unique<int>(40);
+  auto from_lambda = pool.submit([p = std::move(owned)] { return *p + 2; });
+  auto from_functor = pool.submit(move_only_adder{std::make_unique<int>(1)}, std::make_unique<int>(2));
+  auto returns_move_only = pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(9));
+  await(from_lambda);
+  REQUIRE(from_lambda.get() == 42);
+  await(from_functor);
+  REQUIRE(from_functor.get() == 3);
+  await(returns_move_only);
+  auto result = returns_move_only.get();
+  REQUIRE(result != nullptr);
+  REQUIRE(*result == 9);
+}
+
+TEST_CASE("submit stores a task's exception in the future and the pool stays usable") {
+  // One worker, so the tasks run in order: once `fine` is ready, the worker has finished with the
+  // failing tasks (and dropped its references to their exceptions), and only this thread touches
+  // them afterwards.
+  weft::thread_pool pool{1};
+  auto failing = pool.submit([]() -> int { throw std::runtime_error("task failed"); });
+  auto failing_void = pool.submit([] { throw 42; });
+  auto fine = pool.submit([] { return 1; });
+  REQUIRE(weft_test::get(fine) == 1);
+  await(failing);
+  REQUIRE_THROWS_WITH(failing.get(), "task failed");
+  await(failing_void);
+  REQUIRE_THROWS_AS(failing_void.get(), int);
+  auto after = pool.submit([](int x) { return x + 1; }, 1);
+  REQUIRE(weft_test::get(after) == 2);
+}
+
+TEST_CASE("N workers really run N submitted tasks at once") {
+  for (std::size_t n : {2, 4}) {
+    weft::thread_pool pool{n};
+    std::atomic<std::size_t> arrived{0};
+    std::vector<std::future<bool>> tasks;
+    for (std::size_t i = 0; i < n; ++i) {
+      tasks.push_back(pool.submit([&arrived, n] {
+        arrived.fetch_add(1);
+        // A barrier of size n with a timeout: it is passed only if n tasks run at once.
+        return eventually([&] { return arrived.load() >= n; }, 10s);
+      }));
+    }
+    for (auto& task : tasks) {
+      await(task);
+      REQUIRE(task.get());
+    }
+  }
+}
+
+TEST_CASE("destroying a pool finishes every submitted task and the tasks they submit") {
+  std::atomic<int> ran{0};
+  constexpr int roots = 50;
+  {
+    weft::thread_pool pool{2};
+    weft::thread_pool* self = &pool;
+    for (int i = 0; i < roots; ++i) {
+      pool.submit([self, &ran] {
+        std::this_thread::sleep_for(200us);
+        ran.fetch_add(1);
+        for (int k = 0; k < 3; ++k) {
+          self->submit([self, &ran] {
+            ran.fetch_add(1);
+            self->submit([&ran] { ran.fetch_add(1); });
+          });
+        }
+      });
+    }
+  }  // the destructor runs here, most tasks still queued
+  REQUIRE(ran.load() == roots * (1 + 3 + 3));
+}
+
+TEST_CASE("submitting from outside to a pool whose destructor has begun throws std::logic_error") {
+  std::atomic<int> outcome{0};  // 1: logic_error seen, 2: gave up, 3: another exception
+  {
+    auto pool = std::make_unique<weft::thread_pool>(1);
+    weft::thread_pool* target = pool.get();
+    // The task keeps the destructor waiting while a thread from outside submits until refused.
+    pool->submit([target, &outcome] {
+      std::thread outsider([target, &outcome] {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+          try {
+            target->submit([] {});
+          } catch (const std::logic_error&) {
+            outcome.store(1);
+            return;
+          } catch (...) {
+            outcome.store(3);
+            return;
+          }
+          std::this_thread::sleep_for(100us);
+        }
+        outcome.store(2);
+      });
+      outsider.join();
+    });
+    pool.reset();
+  }
+  REQUIRE(outcome.load() == 1);
+}
+
+TEST_CASE("participant_index is below max_participants inside tasks and nullopt outside") {
+  weft::thread_pool pool{3};
+  REQUIRE_FALSE(pool.participant_index().has_value());
+  std::vector<std::future<std::optional<std::size_t>>> indices;
+  for (int i = 0; i < 20; ++i)
+    indices.push_back(pool.submit([&pool] { return pool.participant_index(); }));
+  for (auto& index : indices) {
+    await(index);
+    auto value = index.get();
+    REQUIRE(value.has_value());
+    REQUIRE(*value < pool.size());  // submitted tasks run on workers
+  }
+  // A caller that joins in gets an index too, below max_participants.
+  auto [a, b] = weft::join(pool, [&] { return pool.participant_index(); },
+                           [&] { return pool.participant_index(); });
+  REQUIRE(a.has_value());
+  REQUIRE(*a < pool.max_participants());
+  REQUIRE(b.has_value());
+  REQUIRE(*b < pool.max_participants());
+  REQUIRE_FALSE(pool.participant_index().has_value());
+
+  // A worker of another pool is no participant of this one.
+  weft::thread_pool other{1};
+  auto foreign = other.submit([&pool] { return pool.participant_index(); });
+  await(foreign);
+  REQUIRE_FALSE(foreign.get().has_value());
+}
+
+TEST_CASE("default_pool is one process-wide pool and runs work") {
+  weft::thread_pool& first = weft::default_pool();
+  weft::thread_pool& second = weft::default_pool();
+  REQUIRE(&first == &second);
+  REQUIRE(first.size() >= 1);
+  auto answer = first.submit([](int x) { return x + 1; }, 41);
+  await(answer);
+  REQUIRE(answer.get() == 42);
+  auto [a, b] = weft::join([] { return 1; }, [] { return 2; });
+  REQUIRE(a == 1);
+  REQUIRE(b == 2);
+}
+
+#if defined(__linux__)
+TEST_CASE("an idle pool uses no measurable CPU") {
+  const auto cpu_seconds = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+  };
+
+  weft::thread_pool pool{4};
+  // Some work first, so that every worker has been busy and has gone idle since.
+  std::atomic<long> sum{0};
+  weft::parallel_for(pool, 0, 100000, [&](int i) { sum.fetch_add(i, std::memory_order_relaxed); });
+  REQUIRE(sum.load() == 100000L * 99999 / 2);
+  std::this_thread::sleep_for(50ms);
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  const double cpu_start = cpu_seconds();
+  std::this_thread::sleep_for(500ms);
+  const double cpu_used = cpu_seconds() - cpu_start;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  INFO("CPU used while idle: " << cpu_used << " s over " << wall << " s");
+  REQUIRE(cpu_used < 0.05 * wall);
+}
+#endif
