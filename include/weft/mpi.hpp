@@ -28,6 +28,14 @@
 #include <utility>
 #include <vector>
 
+// Only MPI's C interface is used: skip the deprecated C++ bindings that some MPI headers still
+// pull in (and that do not compile warning-free).
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include "chunked_range.hpp"
