@@ -179,7 +179,6 @@ TEST_CASE("parking_lot: no wake-up is lost when publishing work races with parki
   int lost_at = -1;
   for (int i = 1; i <= race_rounds; ++i) {
     published.store(i);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     lot.wake_one();
     if (!eventually([&] { return consumed.load() >= i; }, 10s)) {
       lost_at = i;
@@ -223,7 +222,6 @@ TEST_CASE("parking_lot: no wake-up is lost when a directed wake races with parki
   int lost_at = -1;
   for (int i = 1; i <= race_rounds; ++i) {
     published.store(i);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     lot.wake(me);
     if (!eventually([&] { return consumed.load() >= i; }, 10s)) {
       lost_at = i;
