@@ -510,10 +510,19 @@ class customer_handler {
     std::uint64_t line, customer_id;
     customer_info info;
   };
+  // A row whose customer_id is valid but a later column breaks its rule. It is invalid either way;
+  // which column its message names depends on the rows before it: a duplicate customer_id comes
+  // first in field order, so an earlier valid row of the same id makes it a duplicate, else the
+  // later column is the offence (`message`).
+  struct candidate {
+    std::uint64_t line, customer_id;
+    std::string message;
+  };
   struct partial {
-    std::uint64_t read = 0, invalid = 0;
+    std::uint64_t read = 0, invalid = 0;  // `invalid` counts the candidates too
     error_list errors;
-    std::vector<row> rows;  // rows that follow the column rules, in file order
+    std::vector<row> rows;              // rows that follow the column rules, in file order
+    std::vector<candidate> candidates;  // in file order; only those that may be reported
   };
 
   customer_handler(std::vector<std::uint8_t> roles, std::size_t max_record_bytes)
@@ -543,12 +552,14 @@ class customer_handler {
     }
     row x{r.line, 0, {0, 0}};
     std::uint64_t value = 0;
+    bool have_id = false;  // customer_id is valid and comes before field i
     for (std::size_t i = 0; i < fields.size(); ++i) {
       const std::string_view v = fields[i];
       const char* rule = nullptr;
       switch (roles_[i]) {
         case cc_customer_id:
           if (!parse_uint(v, ~std::uint64_t{0}, x.customer_id)) rule = "an integer up to 2^64-1";
+          else have_id = true;
           break;
         case cc_tenure_months:
           if (!parse_uint(v, 0xffffffffu, value)) rule = "an integer up to 2^32-1";
@@ -562,7 +573,16 @@ class customer_handler {
           break;
       }
       if (rule != nullptr) {
-        fail([&] { return invalid_value(customer_columns[roles_[i]], v, rule); });
+        if (!have_id) {
+          fail([&] { return invalid_value(customer_columns[roles_[i]], v, rule); });
+          return;
+        }
+        ++out.invalid;
+        // Records reach add() in file order, so every error and candidate of `out` lies before this
+        // line: once they are 100, this line is not among the first 100 errors of the file.
+        if (out.errors.entries().size() + out.candidates.size() < error_list::keep)
+          out.candidates.push_back(
+              {r.line, x.customer_id, invalid_value(customer_columns[roles_[i]], v, rule)});
         return;
       }
     }
@@ -575,7 +595,23 @@ class customer_handler {
     a.errors.merge(std::move(b.errors));
     if (a.rows.empty()) a.rows = std::move(b.rows);
     else a.rows.insert(a.rows.end(), b.rows.begin(), b.rows.end());
+    if (a.candidates.empty()) a.candidates = std::move(b.candidates);
+    else
+      a.candidates.insert(a.candidates.end(), std::make_move_iterator(b.candidates.begin()),
+                          std::make_move_iterator(b.candidates.end()));
     return a;
+  }
+
+  // Walks the rows and candidates of `p` together in file order: row(x) for each row,
+  // candidate(c) for each candidate.
+  template <class Row, class Candidate>
+  static void in_file_order(partial& p, Row&& row_fn, Candidate&& candidate_fn) {
+    auto c = p.candidates.begin();
+    for (const row& x : p.rows) {
+      for (; c != p.candidates.end() && c->line < x.line; ++c) candidate_fn(*c);
+      row_fn(x);
+    }
+    for (; c != p.candidates.end(); ++c) candidate_fn(*c);
   }
 
   // In file order: a customer_id given by an earlier valid row makes the row invalid.
@@ -583,15 +619,23 @@ class customer_handler {
     totals_.read += p.read;
     totals_.invalid += p.invalid;
     totals_.errors.merge(std::move(p.errors));
-    for (const row& x : p.rows) {
-      if (totals_.population.emplace(x.customer_id, x.info).second) {
-        ++totals_.valid;
-      } else {
-        ++totals_.invalid;
-        if (totals_.errors.wants(x.line))
-          totals_.errors.add(x.line, duplicate_customer_message(x.customer_id));
-      }
-    }
+    in_file_order(
+        p,
+        [&](const row& x) {
+          if (totals_.population.emplace(x.customer_id, x.info).second) {
+            ++totals_.valid;
+          } else {
+            ++totals_.invalid;
+            if (totals_.errors.wants(x.line))
+              totals_.errors.add(x.line, duplicate_customer_message(x.customer_id));
+          }
+        },
+        [&](candidate& c) {  // already counted as invalid
+          if (!totals_.errors.wants(c.line)) return;
+          totals_.errors.add(c.line, totals_.population.count(c.customer_id)
+                                         ? duplicate_customer_message(c.customer_id)
+                                         : std::move(c.message));
+        });
   }
 
   customer_totals& totals() { return totals_; }

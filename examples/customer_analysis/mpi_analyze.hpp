@@ -17,6 +17,9 @@
 //      splitters drawn from a sample of every rank's ids. Per-customer state and customers.csv rows
 //      go to their owner with MPI_Alltoallv; the owner merges them (integer sums, the latest
 //      timestamp, the first valid customers.csv row in file order - ranks are in file order).
+//      A row with a valid customer_id and a later broken column is invalid either way, but its
+//      message names customer_id if a valid row of that id comes before it: such rows go to the
+//      owner too, and its verdict comes back to the rank that reports the row.
 //   4. Churn (mpi_churn.hpp): the population sorted by id is spread over the ranks in id order, so
 //      every sum of the model can be made in the single-process order.
 //
@@ -56,10 +59,13 @@ namespace customer_analysis::mpi {
 
 // customers.csv rows as customer_handler reads them, but the locally first valid row of each
 // customer_id keeps its line number: which of two ranks' rows wins is decided by its owner.
+// Likewise a candidate (a valid customer_id, a later column broken) with no earlier valid row of
+// its id on this rank is kept: whether a lower rank has one is also decided by the owner.
 class customer_rows_handler {
  public:
   using partial = customer_handler::partial;
   using row = customer_handler::row;
+  using candidate = customer_handler::candidate;
 
   customer_rows_handler(std::vector<std::uint8_t> roles, std::size_t max_record_bytes)
       : inner_(std::move(roles), max_record_bytes) {}
@@ -68,18 +74,43 @@ class customer_rows_handler {
   partial combine(partial a, partial b) const { return inner_.combine(std::move(a), std::move(b)); }
   void absorb(partial&& p) {
     read += p.read;
-    invalid += p.invalid;
+    invalid += p.invalid;  // the candidates included
     errors.merge(std::move(p.errors));
-    for (const row& x : p.rows) {
-      if (first_rows.emplace(x.customer_id, x).second) continue;
-      ++invalid;
-      if (errors.wants(x.line)) errors.add(x.line, duplicate_customer_message(x.customer_id));
+    customer_handler::in_file_order(
+        p,
+        [&](const row& x) {
+          if (first_rows.emplace(x.customer_id, x).second) return;
+          ++invalid;
+          if (errors.wants(x.line)) errors.add(x.line, duplicate_customer_message(x.customer_id));
+        },
+        [&](candidate& c) {
+          if (!first_rows.count(c.customer_id)) {
+            pending.push_back(std::move(c));
+          } else if (errors.wants(c.line)) {
+            errors.add(c.line, duplicate_customer_message(c.customer_id));
+          }
+        });
+    trim_pending();
+  }
+
+  // Drops the pending candidates that cannot be among the first 100 errors: those with 100 known
+  // errors (listed ones or earlier candidates, all invalid whatever their message) before them.
+  void trim_pending() {
+    const auto& listed = errors.entries();
+    std::size_t before = 0, kept = 0;
+    for (candidate& c : pending) {
+      while (before < listed.size() && listed[before].line < c.line) ++before;
+      if (before + kept >= error_list::keep) break;
+      if (&pending[kept] != &c) pending[kept] = std::move(c);
+      ++kept;
     }
+    pending.resize(kept);
   }
 
   std::uint64_t read = 0, invalid = 0;
   error_list errors;
   std::unordered_map<std::uint64_t, row> first_rows;  // valid so far on this rank
+  std::vector<candidate> pending;  // in file order; already counted as invalid
 
  private:
   customer_handler inner_;
@@ -193,6 +224,13 @@ struct customer_record {
   customer_state state;
 };
 using customer_row = customer_handler::row;
+// A pending candidate sent to its customer's owner, and the owner's verdict sent back.
+struct candidate_query {
+  std::uint64_t id, line, index;  // index: in the sender's `pending`
+};
+struct candidate_verdict {
+  std::uint64_t index, duplicate;  // duplicate: a valid row of the id comes before it
+};
 
 // Splitters that cut the customer ids into `size` contiguous ranges of about equal population:
 // quantiles of a sample of every rank's ids. Rank r owns [splitters[r-1], splitters[r]).
@@ -343,6 +381,39 @@ inline json analyze(const world& w, weft::thread_pool& pool, const analyze_optio
         ch->errors.add(x.line, duplicate_customer_message(x.customer_id));
     }
     rows = {};
+    // Pending candidates: a duplicate iff the first valid row of its id (the population's row)
+    // comes before it. The verdicts go back to the rank that holds the candidate.
+    std::vector<std::vector<candidate_query>> queries_out(static_cast<std::size_t>(w.size));
+    for (std::size_t i = 0; i < ch->pending.size(); ++i) {
+      const customer_handler::candidate& c = ch->pending[i];
+      queries_out[owner(splitters, c.customer_id)].push_back({c.customer_id, c.line, i});
+    }
+    std::vector<std::size_t> query_counts(queries_out.size());
+    for (std::size_t r = 0; r < queries_out.size(); ++r) query_counts[r] = queries_out[r].size();
+    const std::vector<candidate_query> queries = all_to_all(w, queries_out);
+    queries_out = {};
+    // How many queries each rank sent here: the same exchange of counts, one number per rank.
+    std::vector<std::vector<std::uint64_t>> sent_out(static_cast<std::size_t>(w.size));
+    for (std::size_t r = 0; r < sent_out.size(); ++r) sent_out[r].push_back(query_counts[r]);
+    const std::vector<std::uint64_t> sent = all_to_all(w, sent_out);
+    std::vector<std::vector<candidate_verdict>> verdicts_out(static_cast<std::size_t>(w.size));
+    std::size_t at = 0;
+    for (std::size_t from = 0; from < sent.size(); ++from)
+      for (std::uint64_t k = 0; k < sent[from]; ++k, ++at) {
+        const candidate_query& q = queries[at];
+        const auto it = std::lower_bound(
+            population.begin(), population.end(), q.id,
+            [](const customer_row& x, std::uint64_t id) { return x.customer_id < id; });
+        const bool duplicate = it != population.end() && it->customer_id == q.id && it->line < q.line;
+        verdicts_out[from].push_back({q.index, duplicate ? 1u : 0u});
+      }
+    for (const candidate_verdict& v : all_to_all(w, verdicts_out)) {
+      customer_handler::candidate& c = ch->pending[static_cast<std::size_t>(v.index)];
+      if (!ch->errors.wants(c.line)) continue;
+      ch->errors.add(c.line, v.duplicate ? duplicate_customer_message(c.customer_id)
+                                         : std::move(c.message));
+    }
+    ch->pending.clear();
     std::uint64_t counts[3] = {ch->read, population.size(), ch->invalid};
     MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPI_UINT64_T, MPI_SUM, w.comm);
     ctotals.emplace();

@@ -121,6 +121,25 @@ void mixed(const std::string& dir) {
         "mixed: at_risk probabilities");
 }
 
+// A duplicate customer_id is an offence of the customer_id column: it is named before a later
+// broken column, never before an earlier one, and an invalid row never makes later ones duplicates.
+// The rows lie far apart so that, at -np 3, the valid row and its duplicates sit on different ranks.
+void duplicate_ids(const std::string& dir) {
+  const json r = analyze_all(dir + "/duplicate_ids/interactions.csv",
+                             dir + "/duplicate_ids/customers.csv");
+  check(r["customer_rows"] == json{{"read", 24}, {"valid", 18}, {"invalid", 6}},
+        "duplicate ids: customer rows");
+  const json& e = r["customer_errors"];
+  check(lines(e) == std::vector<std::uint64_t>{3, 4, 13, 14, 24, 25}, "duplicate ids: error lines");
+  if (e.size() != 6) return;
+  check(contains(e[0]["message"], "churned"), "duplicate ids: no earlier valid row of id 2");
+  check(contains(e[1]["message"], "tenure_months"), "duplicate ids: tenure_months comes first");
+  check(contains(e[2]["message"], "duplicate"), "duplicate ids: churned broken, id 1 given before");
+  check(contains(e[3]["message"], "churned"), "duplicate ids: line 3 was invalid, not a first row");
+  check(contains(e[4]["message"], "duplicate"), "duplicate ids: id 2 given on line 23");
+  check(contains(e[5]["message"], "duplicate"), "duplicate ids: id 1 given on line 2");
+}
+
 void long_records(const std::string& dir) {
   const json r = analyze_all(dir + "/long_records/interactions.csv", "", 100);
   check(r["rows"] == json{{"read", 3}, {"valid", 2}, {"invalid", 1}}, "long: rows");
@@ -170,6 +189,7 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   try {
     mixed(dir);
+    duplicate_ids(dir);
     long_records(dir);
     file_errors(dir);
   } catch (const std::exception& e) {

@@ -68,8 +68,9 @@ if(NOT rc EQUAL 0 OR NOT out STREQUAL expected_text)
   message(FATAL_ERROR "mpi analyze without --out: exit ${rc}, stdout is not the report\n${err}")
 endif()
 
-# The hand-made files: more ranks than records, records longer than a rank's share, errors.
-foreach(dir mixed long_records)
+# The hand-made files: more ranks than records, records longer than a rank's share, errors, and
+# duplicate customer_ids whose first valid row is on another rank.
+foreach(dir mixed long_records duplicate_ids)
   set(args --interactions "${DATA}/${dir}/interactions.csv")
   if(EXISTS "${DATA}/${dir}/customers.csv")
     list(APPEND args --customers "${DATA}/${dir}/customers.csv")

@@ -774,6 +774,31 @@ class Customers(Base):
         self.assertIsNone(churn["holdout_accuracy"])
         self.assertEqual(sorted(e["customer_id"] for e in churn["at_risk"]), [1, 3])
 
+    def test_duplicate_id_is_the_first_offence_when_it_comes_first(self):
+        # A duplicate customer_id is an offence of the customer_id column, so it is named before
+        # a later broken column; a row that is invalid for any reason never becomes the valid
+        # row that makes later ones duplicates.
+        customers = csv("1,5,0",              # 2 valid
+                        "1,x,0",              # 3 duplicate of 2 (customer_id comes before tenure)
+                        "2,x,0",              # 4 bad tenure: no earlier valid 2
+                        "2,3,7",              # 5 bad churned: line 4 was invalid
+                        "2,3,1",              # 6 valid
+                        "2,3,7",              # 7 duplicate of 6 (before churned)
+                        header=CUSTOMER_HEADER)
+        r = self.analyze(csv(row(customer_id=1)), customers)
+        self.assertEqual(r["customer_rows"], {"read": 6, "valid": 2, "invalid": 4})
+        self.assert_errors_name(r, {3: "customer_id", 4: "tenure_months", 5: "churned",
+                                    7: "customer_id"}, key="customer_errors")
+        # Field order decides: with tenure_months first, its error comes before the duplicate.
+        customers = csv("5,1,0",              # 2 valid
+                        "x,1,0",              # 3 bad tenure (before customer_id)
+                        "5,1,2",              # 4 duplicate of 2 (before churned)
+                        header="tenure_months,customer_id,churned")
+        r = self.analyze(csv(row(customer_id=1)), customers)
+        self.assertEqual(r["customer_rows"], {"read": 3, "valid": 1, "invalid": 2})
+        self.assert_errors_name(r, {3: "tenure_months", 4: "customer_id"},
+                                key="customer_errors")
+
     def test_customers_columns_in_any_order(self):
         customers = csv("x,0,10,5", "y,1,11,6", header="note,churned,customer_id,tenure_months")
         r = self.analyze(csv(row(customer_id=10)), customers)
