@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -60,6 +61,7 @@ class task_group {
   // Waits for every task; never throws. See set_unobserved_exception_handler.
   ~task_group() {
     wait_for_all();
+    if (slot_holder_.load(std::memory_order_relaxed) != nullptr) core_->release_caller_slot(*held_slot_);
     if (error_) detail::unobserved_handler.load()(std::move(error_));
   }
 
@@ -81,6 +83,12 @@ class task_group {
     };
     auto job = detail::make_heap_job(std::move(body));
     try {
+      if (core_->current() == nullptr && !core_->closing()) {
+        if (detail::participant* slot = slot_of_outside_caller()) {
+          core_->push_from_outside(*slot, job.release());
+          return;
+        }
+      }
       core_->spawn(job.get());
     } catch (...) {
       state_.fetch_sub(one_task, std::memory_order_relaxed);
@@ -153,16 +161,81 @@ class task_group {
   }
   void clear_code(std::uint64_t bits) noexcept { state_.fetch_and(~bits, std::memory_order_acq_rel); }
 
+  // A thread outside the pool that runs tasks holds a caller slot from its first run() to the end
+  // of its wait(): its tasks go onto that slot's deque, where workers steal them, instead of
+  // through the shared injection queue, and its wait() finds them there first. Null if another
+  // thread holds the group's slot or no slot is free: the task is then injected.
+  detail::participant* slot_of_outside_caller() noexcept {
+    const void* me = &detail::this_thread_token;
+    const void* holder = slot_holder_.load(std::memory_order_relaxed);
+    if (holder == me) return held_slot_;
+    if (holder != nullptr) return nullptr;
+    detail::participant* slot = core_->acquire_caller_slot();
+    if (slot == nullptr) return nullptr;
+    // Acquire: pairs with the release that let the group go (give_back in wait_for_all), so this
+    // thread's write of held_slot_ comes after the previous holder's last read of it.
+    if (!slot_holder_.compare_exchange_strong(holder, me, std::memory_order_acquire,
+                                              std::memory_order_relaxed)) {
+      core_->release_caller_slot(*slot);
+      return nullptr;
+    }
+    held_slot_ = slot;  // read by the holder thread only (and the destructor)
+    return slot;
+  }
+
   void wait_for_all() noexcept {
-    if (all_done()) return;
+    const bool holder = slot_holder_.load(std::memory_order_relaxed) == &detail::this_thread_token;
+    if (all_done() && !holder) return;
     detail::participant* me = core_->current();
-    std::unique_ptr<detail::caller_slot_guard> slot;
-    if (me == nullptr) {
+    std::optional<detail::caller_slot_guard> slot;
+    if (me == nullptr && holder) {
+      slot.emplace(*core_, *held_slot_, /*release=*/false);
+      me = held_slot_;
+    } else if (me == nullptr) {
       if (detail::participant* free_slot = core_->acquire_caller_slot()) {
-        slot = std::make_unique<detail::caller_slot_guard>(*core_, *free_slot);
+        slot.emplace(*core_, *free_slot);
         me = free_slot;
       }
     }
+    if (holder) {
+      // Whatever happens below, the slot goes back when this wait ends.
+      struct give_back {
+        task_group& group;
+        ~give_back() {
+          // held_slot_ is read before the group is let go: right after, another thread may take
+          // the group and write held_slot_.
+          detail::participant& held = *group.held_slot_;
+          group.slot_holder_.store(nullptr, std::memory_order_release);
+          group.core_->release_caller_slot(held);
+        }
+      };
+      give_back release_at_end{*this};
+      if (me == held_slot_) run_oldest_first(*me);
+      wait_with(me);
+      slot.reset();
+      return;
+    }
+    wait_with(me);
+  }
+
+  // The holder's tasks lie on its slot's deque in the order run() was called. Taking them from the
+  // thieves' end, oldest first, keeps the order the injection queue would have given them, so a
+  // task that throws early still stops the later ones. What those tasks spawn goes to the bottom
+  // and is popped newest first by the joins and waits inside them, as anywhere else.
+  void run_oldest_first(detail::participant& me) noexcept {
+    while (!all_done()) {
+      const auto work = me.deque.steal([&](const void* tag) { return me.may_run(tag); });
+      if (work.task != nullptr) {
+        core_->execute(me, work);
+      } else if (!work.contended) {
+        return;
+      }
+    }
+  }
+
+  // Waits as participant `me` (helping), or, if null, blocked outside the pool.
+  void wait_with(detail::participant* me) noexcept {
+    if (all_done()) return;
     if (me != nullptr && claim_sleeper_field(me->index)) {
       // The field is set before help_until can park, so finish_one sees whom to wake; the count
       // and the field are one word, so no wake-up can fall between them.
@@ -181,6 +254,8 @@ class task_group {
   }
 
   detail::scheduler* core_;
+  std::atomic<const void*> slot_holder_{nullptr};
+  detail::participant* held_slot_ = nullptr;
   std::atomic<std::uint64_t> state_{0};
   std::atomic<bool> failed_{false};
   std::mutex error_mutex_;

@@ -184,6 +184,17 @@ class scheduler {
       parking_.wake_one();
   }
 
+  // A task that a thread outside the pool pushes onto the caller slot it holds between calls (see
+  // task_group::run). Unlike push() from inside, nobody is bound to come back for it soon: the
+  // thread may go on to block on something else. So it takes inject()'s strict protocol: a
+  // seq_cst store of the deque's bottom, then seq_cst loads of who searches or is parked, against
+  // the parker's seq_cst announce and re-check (steal's seq_cst load of bottom). Of "we see the
+  // parker" and "the parker sees the task", at least one holds.
+  void push_from_outside(participant& slot, task* t) {
+    slot.deque.push(t, nullptr, std::memory_order_seq_cst);
+    if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
+  }
+
   void inject(task* t) {
     {
       std::lock_guard lock(injection_lock_);
@@ -198,6 +209,9 @@ class scheduler {
   }
 
   using found = work_stealing_deque<task>::taken;
+
+  // True once the pool's destructor has begun.
+  bool closing() const noexcept { return stopping_.load(std::memory_order_relaxed); }
 
   // Runs a task as a member of the isolated region it was spawned in, if any: what it spawns
   // carries the region's tag, and while it waits it runs only the region's tasks.
@@ -391,16 +405,17 @@ class scheduler {
   std::vector<std::thread> threads_;
 };
 
-// Makes the calling thread act as `slot` for as long as it lives.
+// Makes the calling thread act as `slot` for as long as it lives, then gives the slot back
+// (unless told to keep it: a task_group holds one across calls, see task_group::run).
 class caller_slot_guard {
  public:
-  caller_slot_guard(scheduler& pool, participant& slot) noexcept
-      : pool_(pool), slot_(slot), previous_(current_participant) {
+  caller_slot_guard(scheduler& pool, participant& slot, bool release = true) noexcept
+      : pool_(pool), slot_(slot), previous_(current_participant), release_(release) {
     current_participant = &slot;
   }
   ~caller_slot_guard() {
     current_participant = previous_;
-    pool_.release_caller_slot(slot_);
+    if (release_) pool_.release_caller_slot(slot_);
   }
   caller_slot_guard(const caller_slot_guard&) = delete;
   caller_slot_guard& operator=(const caller_slot_guard&) = delete;
@@ -409,7 +424,11 @@ class caller_slot_guard {
   scheduler& pool_;
   participant& slot_;
   participant* previous_;
+  bool release_;
 };
+
+// Its address tells threads apart, more cheaply than std::this_thread::get_id().
+inline thread_local const char this_thread_token = 0;
 
 }  // namespace detail
 

@@ -36,8 +36,10 @@ class work_stealing_deque {
   work_stealing_deque(const work_stealing_deque&) = delete;
   work_stealing_deque& operator=(const work_stealing_deque&) = delete;
 
-  // Owner only.
-  void push(Task* task, const void* tag) {
+  // Owner only. `publish` is the order of the store that makes the task visible: release is all
+  // the deque needs; seq_cst lets a caller order the push before a later seq_cst load of its own
+  // (see scheduler::push_from_outside).
+  void push(Task* task, const void* tag, std::memory_order publish = std::memory_order_release) {
     const std::int64_t bottom = bottom_.load(std::memory_order_relaxed);
     const std::int64_t top = top_.load(std::memory_order_acquire);
     ring* buffer = ring_.load(std::memory_order_relaxed);
@@ -45,7 +47,7 @@ class work_stealing_deque {
     buffer->at(bottom).store(task, tag);
     // Release: a thief that reads the new bottom (acquire) also sees the slot and everything the
     // owner wrote into the task before pushing it.
-    bottom_.store(bottom + 1, std::memory_order_release);
+    bottom_.store(bottom + 1, publish);
   }
 
   // Owner only. Pops the newest task, but only if `may_run(tag)` accepts its tag.
