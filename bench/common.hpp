@@ -4,7 +4,7 @@
 // sizes (shrunk under WEFT_BENCH_SMOKE=1), and the result check that runs before any timing.
 #pragma once
 
-#include <benchmark/benchmark.h>
+#include <weft/weft.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include <weft/weft.hpp>
+#include <benchmark/benchmark.h>
 
 #if defined(WEFT_BENCH_HAVE_TBB)
 #include <oneapi/tbb/global_control.h>
@@ -40,7 +40,9 @@ inline std::size_t scaled(std::size_t full, std::size_t minimum = 16) {
 }
 
 // The number of CPUs this process may run on (what weft::thread_pool uses by default).
-inline std::size_t cpus() { return weft::default_thread_count(); }
+inline std::size_t cpus() {
+  return weft::default_thread_count();
+}
 
 // One pool for every weft benchmark. Its size follows weft's default (the affinity mask, or
 // WEFT_NUM_THREADS).
@@ -71,10 +73,11 @@ inline std::string& current_benchmark() {
 
 // Registers `function` as benchmark `name`, timed in wall-clock milliseconds.
 inline benchmark::internal::Benchmark* add(const char* name, void (*function)(benchmark::State&)) {
-  return benchmark::RegisterBenchmark(name, [name, function](benchmark::State& state) {
-           current_benchmark() = name;
-           function(state);
-         })
+  return benchmark::RegisterBenchmark(name,
+                                      [name, function](benchmark::State& state) {
+                                        current_benchmark() = name;
+                                        function(state);
+                                      })
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
 }
@@ -96,6 +99,8 @@ void check_equal(const benchmark::State& state, const T& got, const T& expected,
 // Lets the previous benchmark's runtime go quiet (its threads spin for a while after their
 // last task) before this one starts timing: on a machine with few cores, another runtime's
 // spinning threads would otherwise steal the time being measured.
-inline void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(smoke() ? 1 : 50)); }
+inline void settle() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(smoke() ? 1 : 50));
+}
 
 }  // namespace bench

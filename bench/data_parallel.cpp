@@ -40,7 +40,9 @@ const std::vector<double>& reduce_input() {
   }();
   return data;
 }
-double reduce_seq_sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+double reduce_seq_sum(const std::vector<double>& v) {
+  return std::accumulate(v.begin(), v.end(), 0.0);
+}
 double reduce_expected() {
   static const double value = reduce_seq_sum(reduce_input());
   return value;
@@ -52,10 +54,13 @@ void run_reduce(benchmark::State& state, Sum sum) {
   check_equal(state, sum(v), reduce_expected(), "sum");
   settle();
   for (auto _ : state) benchmark::DoNotOptimize(sum(v));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * v.size() * sizeof(double)));
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * v.size() * sizeof(double)));
 }
 
-void reduce_seq(benchmark::State& state) { run_reduce(state, reduce_seq_sum); }
+void reduce_seq(benchmark::State& state) {
+  run_reduce(state, reduce_seq_sum);
+}
 void reduce_weft(benchmark::State& state) {
   run_reduce(state, [](const std::vector<double>& v) {
     return weft::parallel_reduce(pool(), v, 0.0, std::plus<>{});
@@ -94,7 +99,8 @@ void reduce_omp(benchmark::State& state) {
 // Out of line, so that every library calls the very same code and gets the very same bits.
 [[gnu::noinline]] double map_kernel(double x) {
   double acc = x;
-  for (int k = 0; k < 5; ++k) acc = std::sin(acc) + std::cos(acc * 0.5) + std::sqrt(std::abs(acc) + 1.0);
+  for (int k = 0; k < 5; ++k)
+    acc = std::sin(acc) + std::cos(acc * 0.5) + std::sqrt(std::abs(acc) + 1.0);
   return acc;
 }
 const std::vector<double>& map_input() {
@@ -132,7 +138,9 @@ void run_map(benchmark::State& state, Map map) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
 }
 
-void map_seq(benchmark::State& state) { run_map(state, map_seq_into); }
+void map_seq(benchmark::State& state) {
+  run_map(state, map_seq_into);
+}
 void map_weft(benchmark::State& state) {
   run_map(state, [](const std::vector<double>& in, std::vector<double>& out) {
     weft::parallel_for(pool(), size_t{0}, in.size(), [&](size_t i) { out[i] = map_kernel(in[i]); });
@@ -142,9 +150,10 @@ void map_weft(benchmark::State& state) {
 void map_tbb(benchmark::State& state) {
   run_map(state, [](const std::vector<double>& in, std::vector<double>& out) {
     in_arena([&] {
-      tbb::parallel_for(tbb::blocked_range<size_t>(0, in.size()), [&](const tbb::blocked_range<size_t>& r) {
-        for (size_t i = r.begin(); i != r.end(); ++i) out[i] = map_kernel(in[i]);
-      });
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, in.size()),
+                        [&](const tbb::blocked_range<size_t>& r) {
+                          for (size_t i = r.begin(); i != r.end(); ++i) out[i] = map_kernel(in[i]);
+                        });
     });
   });
 }
@@ -154,7 +163,8 @@ void map_omp(benchmark::State& state) {
   run_map(state, [](const std::vector<double>& in, std::vector<double>& out) {
     const long n = static_cast<long>(in.size());
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; ++i) out[static_cast<size_t>(i)] = map_kernel(in[static_cast<size_t>(i)]);
+    for (long i = 0; i < n; ++i)
+      out[static_cast<size_t>(i)] = map_kernel(in[static_cast<size_t>(i)]);
   });
 }
 #endif
@@ -163,7 +173,9 @@ void map_omp(benchmark::State& state) {
 // nested: 64 outer indices, each a parallel_reduce over its own 100,000 doubles
 // -------------------------------------------------------------------------------------------
 constexpr size_t nested_outer = 64;
-size_t nested_inner() { return scaled(100'000); }
+size_t nested_inner() {
+  return scaled(100'000);
+}
 const std::vector<double>& nested_input() {
   static const std::vector<double> data = [] {
     std::vector<double> v(nested_outer * nested_inner());
@@ -204,7 +216,9 @@ void run_nested(benchmark::State& state, Nested nested) {
   }
 }
 
-void nested_seq(benchmark::State& state) { run_nested(state, nested_seq_into); }
+void nested_seq(benchmark::State& state) {
+  run_nested(state, nested_seq_into);
+}
 void nested_weft(benchmark::State& state) {
   run_nested(state, [](std::vector<double>& out) {
     weft::parallel_for(pool(), size_t{0}, nested_outer, [&](size_t o) {
@@ -252,7 +266,9 @@ void nested_omp(benchmark::State& state) {
 // -------------------------------------------------------------------------------------------
 constexpr size_t bins = 1024;
 using histogram = std::vector<std::uint64_t>;
-size_t histogram_grain() { return scaled(size_t{1} << 18, 64); }
+size_t histogram_grain() {
+  return scaled(size_t{1} << 18, 64);
+}
 
 const std::vector<std::uint32_t>& histogram_keys() {
   static const std::vector<std::uint32_t> data = [] {
@@ -285,7 +301,9 @@ void run_histogram(benchmark::State& state, Histogram make) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * keys.size()));
 }
 
-void histogram_seq(benchmark::State& state) { run_histogram(state, histogram_seq_of); }
+void histogram_seq(benchmark::State& state) {
+  run_histogram(state, histogram_seq_of);
+}
 void histogram_weft(benchmark::State& state) {
   run_histogram(state, [](const std::vector<std::uint32_t>& keys) {
     return weft::parallel_reduce(
@@ -341,7 +359,6 @@ void histogram_omp(benchmark::State& state) {
   });
 }
 #endif
-
 
 }  // namespace
 

@@ -2,8 +2,6 @@
 //
 // Scheduling costs: unbalanced loops, fork-join recursion (fib), a million tiny tasks from
 // outside the pool, the latency of a small parallel loop, and the CPU an idle pool burns.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include <sys/resource.h>
 
 #if defined(WEFT_BENCH_HAVE_TBB)
 #include <oneapi/tbb/blocked_range.h>
@@ -28,11 +27,12 @@ namespace {
 
 using std::size_t;
 
-
 // -------------------------------------------------------------------------------------------
 // unbalanced: index i costs work proportional to i, 20,000 indices
 // -------------------------------------------------------------------------------------------
-size_t unbalanced_count() { return smoke() ? 200 : 20'000; }
+size_t unbalanced_count() {
+  return smoke() ? 200 : 20'000;
+}
 
 // A dependent chain of i/4 multiply-adds: about two nanoseconds per unit of i. The empty asm
 // keeps the compiler from folding the chain.
@@ -69,10 +69,13 @@ void run_unbalanced(benchmark::State& state, Loop loop) {
     benchmark::ClobberMemory();
   }
 }
-void unbalanced_seq(benchmark::State& state) { run_unbalanced(state, unbalanced_seq_into); }
+void unbalanced_seq(benchmark::State& state) {
+  run_unbalanced(state, unbalanced_seq_into);
+}
 void unbalanced_weft(benchmark::State& state) {
   run_unbalanced(state, [](std::vector<double>& out) {
-    weft::parallel_for(pool(), size_t{0}, out.size(), [&](size_t i) { out[i] = unbalanced_kernel(i); });
+    weft::parallel_for(pool(), size_t{0}, out.size(),
+                       [&](size_t i) { out[i] = unbalanced_kernel(i); });
   });
 }
 #if defined(WEFT_BENCH_HAVE_TBB)
@@ -89,14 +92,16 @@ void unbalanced_omp_static(benchmark::State& state) {
   run_unbalanced(state, [](std::vector<double>& out) {
     const long n = static_cast<long>(out.size());
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; ++i) out[static_cast<size_t>(i)] = unbalanced_kernel(static_cast<size_t>(i));
+    for (long i = 0; i < n; ++i)
+      out[static_cast<size_t>(i)] = unbalanced_kernel(static_cast<size_t>(i));
   });
 }
 void unbalanced_omp_dynamic(benchmark::State& state) {
   run_unbalanced(state, [](std::vector<double>& out) {
     const long n = static_cast<long>(out.size());
 #pragma omp parallel for schedule(dynamic)
-    for (long i = 0; i < n; ++i) out[static_cast<size_t>(i)] = unbalanced_kernel(static_cast<size_t>(i));
+    for (long i = 0; i < n; ++i)
+      out[static_cast<size_t>(i)] = unbalanced_kernel(static_cast<size_t>(i));
   });
 }
 #endif
@@ -104,10 +109,16 @@ void unbalanced_omp_dynamic(benchmark::State& state) {
 // -------------------------------------------------------------------------------------------
 // fib(30): every call a fork (no cutoff), and with a serial cutoff below n = 20
 // -------------------------------------------------------------------------------------------
-int fib_n() { return smoke() ? 20 : 30; }
-int fib_cutoff() { return smoke() ? 10 : 20; }
+int fib_n() {
+  return smoke() ? 20 : 30;
+}
+int fib_cutoff() {
+  return smoke() ? 10 : 20;
+}
 
-[[gnu::noinline]] std::int64_t fib_seq(int n) { return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2); }
+[[gnu::noinline]] std::int64_t fib_seq(int n) {
+  return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2);
+}
 std::int64_t fib_expected() {
   static const std::int64_t value = fib_seq(fib_n());
   return value;
@@ -116,8 +127,8 @@ std::int64_t fib_expected() {
 std::int64_t fib_weft(int n, int cutoff) {
   if (n < 2) return n;
   if (n < cutoff) return fib_seq(n);
-  auto [a, b] = weft::join(pool(), [&] { return fib_weft(n - 1, cutoff); },
-                           [&] { return fib_weft(n - 2, cutoff); });
+  auto [a, b] = weft::join(
+      pool(), [&] { return fib_weft(n - 1, cutoff); }, [&] { return fib_weft(n - 2, cutoff); });
   return a + b;
 }
 #if defined(WEFT_BENCH_HAVE_TBB)
@@ -156,27 +167,45 @@ void run_fib(benchmark::State& state, Fib fib, bool with_cutoff) {
   settle();
   for (auto _ : state) benchmark::DoNotOptimize(fib(fib_n(), cutoff));
 }
-void fib_seq_bench(benchmark::State& state) { run_fib(state, [](int n, int) { return fib_seq(n); }, false); }
-void fib_weft_bench(benchmark::State& state) { run_fib(state, fib_weft, false); }
-void fib_cutoff_seq_bench(benchmark::State& state) { run_fib(state, [](int n, int) { return fib_seq(n); }, true); }
-void fib_cutoff_weft_bench(benchmark::State& state) { run_fib(state, fib_weft, true); }
+void fib_seq_bench(benchmark::State& state) {
+  run_fib(
+      state, [](int n, int) { return fib_seq(n); }, false);
+}
+void fib_weft_bench(benchmark::State& state) {
+  run_fib(state, fib_weft, false);
+}
+void fib_cutoff_seq_bench(benchmark::State& state) {
+  run_fib(
+      state, [](int n, int) { return fib_seq(n); }, true);
+}
+void fib_cutoff_weft_bench(benchmark::State& state) {
+  run_fib(state, fib_weft, true);
+}
 #if defined(WEFT_BENCH_HAVE_TBB)
 void fib_tbb_bench(benchmark::State& state) {
-  run_fib(state, [](int n, int c) { return in_arena([&] { return fib_tbb(n, c); }); }, false);
+  run_fib(
+      state, [](int n, int c) { return in_arena([&] { return fib_tbb(n, c); }); }, false);
 }
 void fib_cutoff_tbb_bench(benchmark::State& state) {
-  run_fib(state, [](int n, int c) { return in_arena([&] { return fib_tbb(n, c); }); }, true);
+  run_fib(
+      state, [](int n, int c) { return in_arena([&] { return fib_tbb(n, c); }); }, true);
 }
 #endif
 #if defined(WEFT_BENCH_HAVE_OPENMP)
-void fib_omp_bench(benchmark::State& state) { run_fib(state, fib_omp, false); }
-void fib_cutoff_omp_bench(benchmark::State& state) { run_fib(state, fib_omp, true); }
+void fib_omp_bench(benchmark::State& state) {
+  run_fib(state, fib_omp, false);
+}
+void fib_cutoff_omp_bench(benchmark::State& state) {
+  run_fib(state, fib_omp, true);
+}
 #endif
 
 // -------------------------------------------------------------------------------------------
 // tasks: 1,000,000 tiny tasks submitted from the main thread (outside the pool), then awaited
 // -------------------------------------------------------------------------------------------
-size_t task_count() { return scaled(1'000'000); }
+size_t task_count() {
+  return scaled(1'000'000);
+}
 
 template <class Spawn>
 void run_tasks(benchmark::State& state, Spawn spawn) {
@@ -240,7 +269,9 @@ void tasks_omp(benchmark::State& state) {
 // small_loop: parallel_for over 1,000 elements with a trivial body, 10,000 calls per iteration
 // -------------------------------------------------------------------------------------------
 constexpr size_t small_loop_size = 1000;
-size_t small_loop_calls() { return scaled(10'000, 4); }
+size_t small_loop_calls() {
+  return scaled(10'000, 4);
+}
 
 template <class Loop>
 void run_small_loop(benchmark::State& state, Loop loop) {
@@ -254,9 +285,9 @@ void run_small_loop(benchmark::State& state, Loop loop) {
     for (size_t c = 0; c < calls; ++c) loop(data);
     benchmark::ClobberMemory();
   }
-  state.counters["per_call"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * calls),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_call"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * calls),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 void small_loop_seq(benchmark::State& state) {
   run_small_loop(state, [](std::vector<int>& data) {
@@ -273,9 +304,10 @@ void small_loop_weft(benchmark::State& state) {
 void small_loop_tbb(benchmark::State& state) {
   run_small_loop(state, [](std::vector<int>& data) {
     in_arena([&] {
-      tbb::parallel_for(tbb::blocked_range<size_t>(0, data.size()), [&](const tbb::blocked_range<size_t>& r) {
-        for (size_t i = r.begin(); i != r.end(); ++i) data[i] = data[i] + 1;
-      });
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, data.size()),
+                        [&](const tbb::blocked_range<size_t>& r) {
+                          for (size_t i = r.begin(); i != r.end(); ++i) data[i] = data[i] + 1;
+                        });
     });
   });
 }
@@ -296,7 +328,9 @@ void small_loop_omp(benchmark::State& state) {
 double process_cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec);
+  };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -314,7 +348,8 @@ void run_idle(benchmark::State& state, Work work) {
     const auto wall_before = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(idle);
     const double cpu = process_cpu_seconds() - cpu_before;
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
     cpu_ms_per_s += 1000.0 * cpu / wall;
   }
   state.counters["cpu_ms_per_s"] = cpu_ms_per_s / static_cast<double>(state.iterations());
@@ -333,9 +368,11 @@ void idle_weft(benchmark::State& state) {
 void idle_tbb(benchmark::State& state) {
   run_idle(state, [](std::vector<double>& data) {
     in_arena([&] {
-      tbb::parallel_for(tbb::blocked_range<size_t>(0, data.size()), [&](const tbb::blocked_range<size_t>& r) {
-        for (size_t i = r.begin(); i != r.end(); ++i) data[i] = std::sqrt(data[i] + 1.0);
-      });
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, data.size()),
+                        [&](const tbb::blocked_range<size_t>& r) {
+                          for (size_t i = r.begin(); i != r.end(); ++i)
+                            data[i] = std::sqrt(data[i] + 1.0);
+                        });
     });
   });
 }
@@ -345,12 +382,15 @@ void idle_omp(benchmark::State& state) {
   run_idle(state, [](std::vector<double>& data) {
     const long n = static_cast<long>(data.size());
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; ++i) data[static_cast<size_t>(i)] = std::sqrt(data[static_cast<size_t>(i)] + 1.0);
+    for (long i = 0; i < n; ++i)
+      data[static_cast<size_t>(i)] = std::sqrt(data[static_cast<size_t>(i)] + 1.0);
   });
 }
 #endif
 
-void add_idle(const char* name, void (*function)(benchmark::State&)) { add(name, function)->Iterations(1); }
+void add_idle(const char* name, void (*function)(benchmark::State&)) {
+  add(name, function)->Iterations(1);
+}
 
 }  // namespace
 

@@ -2,8 +2,6 @@
 // of (first, last, grain) alone.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <climits>
 #include <cstddef>
@@ -15,6 +13,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -36,7 +36,8 @@ void check_chunks_match_formula(I first, I last, std::size_t grain) {
 
   // Expected bounds, computed in long double-free integer arithmetic: offsets from first.
   using U = std::make_unsigned_t<I>;
-  const std::size_t extent = static_cast<std::size_t>(static_cast<U>(static_cast<U>(last) - static_cast<U>(first)));
+  const std::size_t extent =
+      static_cast<std::size_t>(static_cast<U>(static_cast<U>(last) - static_cast<U>(first)));
   const std::size_t expected_chunks = extent / g + (extent % g != 0 ? 1 : 0);
   REQUIRE(range.size() == expected_chunks);
   REQUIRE(range.empty() == (extent == 0));
@@ -47,7 +48,8 @@ void check_chunks_match_formula(I first, I last, std::size_t grain) {
   for (weft::chunk<I> c : range) {
     const std::size_t begin_offset = k * g;
     const std::size_t end_offset = std::min(begin_offset + g, extent);
-    const I expected_last = static_cast<I>(static_cast<U>(static_cast<U>(first) + static_cast<U>(end_offset)));
+    const I expected_last =
+        static_cast<I>(static_cast<U>(static_cast<U>(first) + static_cast<U>(end_offset)));
     REQUIRE(c.index() == k);
     REQUIRE(c.first() == expected_first);
     REQUIRE(c.last() == expected_last);
@@ -123,7 +125,8 @@ TEST_CASE("a chunk is a sized random-access range and a chunked range is a cheap
   STATIC_REQUIRE(std::ranges::random_access_range<const weft::chunk<long long>>);
   STATIC_REQUIRE(std::ranges::sized_range<const weft::chunk<unsigned char>>);
   STATIC_REQUIRE(std::is_same_v<std::ranges::range_value_t<weft::chunk<short>>, short>);
-  STATIC_REQUIRE(std::is_same_v<std::ranges::range_reference_t<weft::chunk<std::uint64_t>>, std::uint64_t>);
+  STATIC_REQUIRE(
+      std::is_same_v<std::ranges::range_reference_t<weft::chunk<std::uint64_t>>, std::uint64_t>);
 
   STATIC_REQUIRE(std::is_trivially_copyable_v<weft::chunked_range<std::size_t>>);
   STATIC_REQUIRE(std::is_trivially_copyable_v<weft::chunked_range<int>>);
@@ -152,9 +155,9 @@ TEST_CASE("grain 0 uses weft::automatic_grain of the number of indices, with the
   REQUIRE(weft::automatic_grain(1) == 1);
   REQUIRE(weft::automatic_grain(std::numeric_limits<std::size_t>::max()) >= 1);
 
-  for (std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{64},
-                        std::size_t{100}, std::size_t{1000}, std::size_t{2000},
-                        std::size_t{123457}, std::size_t{1} << 20}) {
+  for (std::size_t n :
+       {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{64}, std::size_t{100},
+        std::size_t{1000}, std::size_t{2000}, std::size_t{123457}, std::size_t{1} << 20}) {
     INFO("n = " << n);
     const std::size_t g = weft::automatic_grain(n);
     REQUIRE(g >= 1);
@@ -177,11 +180,13 @@ TEST_CASE("the automatic grain does not depend on the pool or the machine", "[ch
     weft::thread_pool pool(workers);
     const auto range = weft::chunked(std::size_t{0}, n);
     std::vector<std::size_t> firsts(range.size(), n + 1);
-    weft::parallel_for(pool, range, [&](weft::chunk<std::size_t> c) { firsts[c.index()] = c.first(); });
+    weft::parallel_for(pool, range,
+                       [&](weft::chunk<std::size_t> c) { firsts[c.index()] = c.first(); });
     firsts_per_pool.push_back(firsts);
   }
   for (const auto& firsts : firsts_per_pool) REQUIRE(firsts == firsts_per_pool.front());
-  REQUIRE(firsts_per_pool.front().size() == (n + weft::automatic_grain(n) - 1) / weft::automatic_grain(n));
+  REQUIRE(firsts_per_pool.front().size() ==
+          (n + weft::automatic_grain(n) - 1) / weft::automatic_grain(n));
 }
 
 TEST_CASE("an empty range has no chunks", "[chunked_range]") {
@@ -267,7 +272,8 @@ TEST_CASE("a range may end at its type's maximum without overflow", "[chunked_ra
     std::vector<int> all;
     for (auto c : r)
       for (int i : c) all.push_back(i);
-    REQUIRE(all == std::vector<int>{INT_MAX - 5, INT_MAX - 4, INT_MAX - 3, INT_MAX - 2, INT_MAX - 1});
+    REQUIRE(all ==
+            std::vector<int>{INT_MAX - 5, INT_MAX - 4, INT_MAX - 3, INT_MAX - 2, INT_MAX - 1});
   }
   {
     const std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
@@ -335,7 +341,8 @@ TEST_CASE("first greater than last throws std::invalid_argument naming first", "
   REQUIRE_NOTHROW(weft::chunked(3, 3, 1));
 }
 
-TEST_CASE("a negative first with an unsigned last throws std::invalid_argument", "[chunked_range]") {
+TEST_CASE("a negative first with an unsigned last throws std::invalid_argument",
+          "[chunked_range]") {
   const std::vector<int> v(10);
   REQUIRE_THROWS_AS(weft::chunked(-1, v.size()), std::invalid_argument);
   REQUIRE_THROWS_WITH(weft::chunked(-1, v.size()), Catch::Matchers::Contains("first"));

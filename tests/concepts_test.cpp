@@ -2,8 +2,6 @@
 // resolution, not by an error deep inside the library), and the valid calls are.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstddef>
 #include <deque>
@@ -12,12 +10,15 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 namespace {
 
 // Each trait asks whether a call is well-formed, through a requires-expression in a template, so
 // that an ill-formed call gives false instead of a compile error.
 template <class First, class Last, class Body>
-constexpr bool for_index_callable = requires(weft::thread_pool& pool, First first, Last last, Body body) {
+constexpr bool for_index_callable = requires(weft::thread_pool& pool, First first, Last last,
+                                             Body body) {
   weft::parallel_for(pool, first, last, body);
 };
 template <class First, class Last, class Body>
@@ -33,20 +34,24 @@ constexpr bool map_callable = requires(weft::thread_pool& pool, Range&& range, F
   weft::parallel_map(pool, std::forward<Range>(range), f);
 };
 template <class Range, class T, class Reduce>
-constexpr bool reduce3_callable = requires(weft::thread_pool& pool, Range&& range, T identity, Reduce reduce) {
+constexpr bool reduce3_callable = requires(weft::thread_pool& pool, Range&& range, T identity,
+                                           Reduce reduce) {
   weft::parallel_reduce(pool, std::forward<Range>(range), identity, reduce);
 };
 template <class Range, class T, class Map, class Reduce>
-constexpr bool reduce4_callable =
-    requires(weft::thread_pool& pool, Range&& range, T identity, Map map, Reduce reduce) {
-      weft::parallel_reduce(pool, std::forward<Range>(range), identity, map, reduce);
-    };
+constexpr bool reduce4_callable = requires(weft::thread_pool& pool, Range&& range, T identity,
+                                           Map map, Reduce reduce) {
+  weft::parallel_reduce(pool, std::forward<Range>(range), identity, map, reduce);
+};
 template <class Range, class Op>
 constexpr bool inclusive_scan_callable = requires(weft::thread_pool& pool, Range&& range, Op op) {
-  weft::parallel_inclusive_scan(pool, std::forward<Range>(range), std::declval<std::vector<int>&>().begin(), op);
+  weft::parallel_inclusive_scan(pool, std::forward<Range>(range),
+                                std::declval<std::vector<int>&>().begin(), op);
 };
 template <class A, class B>
-constexpr bool chunked_callable = requires(A a, B b) { weft::chunked(a, b, 1); };
+constexpr bool chunked_callable = requires(A a, B b) {
+  weft::chunked(a, b, 1);
+};
 
 using int_body = decltype([](int) {});
 using size_body = decltype([](std::size_t) {});
@@ -132,13 +137,15 @@ TEST_CASE("parallel_reduce rejects a reduce that does not take two T and accepts
   // Elements that cannot be converted to T in the three-argument form.
   STATIC_REQUIRE_FALSE(reduce3_callable<std::vector<std::string>&, int, plus>);
   // A chunked range with a per-chunk function taking something else.
-  STATIC_REQUIRE(reduce4_callable<weft::chunked_range<int>, int,
-                                  decltype([](weft::chunk<int> c) { return static_cast<int>(c.size()); }),
+  STATIC_REQUIRE(reduce4_callable<weft::chunked_range<int>, int, decltype([](weft::chunk<int> c) {
+                                    return static_cast<int>(c.size());
+                                  }),
                                   plus>);
   STATIC_REQUIRE_FALSE(reduce4_callable<weft::chunked_range<int>, int, string_body, plus>);
-  STATIC_REQUIRE_FALSE(reduce4_callable<weft::chunked_range<int>, int,
-                                        decltype([](weft::chunk<int> c) { return static_cast<int>(c.size()); }),
-                                        one_arg_reduce>);
+  STATIC_REQUIRE_FALSE(
+      reduce4_callable<weft::chunked_range<int>, int,
+                       decltype([](weft::chunk<int> c) { return static_cast<int>(c.size()); }),
+                       one_arg_reduce>);
 }
 
 TEST_CASE("parallel scans reject an operation that does not take two elements", "[concepts]") {
@@ -163,6 +170,7 @@ TEST_CASE("valid calls of every form compile and run", "[concepts]") {
   std::vector<int> v{1, 2, 3};
   weft::parallel_for(pool, v, [](int& x) { ++x; });
   REQUIRE(v == std::vector<int>{2, 3, 4});
-  REQUIRE(weft::parallel_reduce(pool, v, 0, [](int x) { return x; }, std::plus<>{}) == 9);
+  REQUIRE(weft::parallel_reduce(
+              pool, v, 0, [](int x) { return x; }, std::plus<>{}) == 9);
   REQUIRE(weft::parallel_map(pool, v, [](int x) { return x * 2; }) == std::vector<int>{4, 6, 8});
 }

@@ -1,8 +1,6 @@
 // weft::controls: stopping through a std::stop_token, and progress reports.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,6 +12,8 @@
 #include <stop_token>
 #include <utility>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -105,32 +105,73 @@ TEST_CASE("a stop requested before the call runs no chunk and reports stopped", 
   for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{10000}}) {
     INFO("n = " << n);
     std::vector<int> v(n, 1);
-    REQUIRE(weft::parallel_for(pool, std::size_t{0}, n, [&](std::size_t) { ++calls; }, ctl) ==
+    REQUIRE(weft::parallel_for(
+                pool, std::size_t{0}, n, [&](std::size_t) { ++calls; }, ctl) ==
             weft::status::stopped);
-    REQUIRE(weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, 1),
-                               [&](weft::chunk<std::size_t>) { ++calls; }, ctl) == weft::status::stopped);
-    REQUIRE(weft::parallel_for(pool, v, [&](int&) { ++calls; }, ctl) == weft::status::stopped);
-    REQUIRE_FALSE(weft::parallel_map(pool, v, [&](int x) { ++calls; return x; }, ctl).has_value());
-    REQUIRE_FALSE(weft::parallel_reduce(pool, v, 0, [&](int a, int b) { ++calls; return a + b; }, ctl)
+    REQUIRE(weft::parallel_for(
+                pool, weft::chunked(std::size_t{0}, n, 1),
+                [&](weft::chunk<std::size_t>) { ++calls; }, ctl) == weft::status::stopped);
+    REQUIRE(weft::parallel_for(
+                pool, v, [&](int&) { ++calls; }, ctl) == weft::status::stopped);
+    REQUIRE_FALSE(weft::parallel_map(
+                      pool, v,
+                      [&](int x) {
+                        ++calls;
+                        return x;
+                      },
+                      ctl)
                       .has_value());
-    REQUIRE_FALSE(weft::parallel_reduce(pool, v, 0, [&](int x) { ++calls; return x; }, std::plus<>{}, ctl)
+    REQUIRE_FALSE(weft::parallel_reduce(
+                      pool, v, 0,
+                      [&](int a, int b) {
+                        ++calls;
+                        return a + b;
+                      },
+                      ctl)
                       .has_value());
-    REQUIRE_FALSE(weft::parallel_reduce(pool, weft::chunked(std::size_t{0}, n, 3), 0,
-                                        [&](weft::chunk<std::size_t>) { ++calls; return 1; },
-                                        std::plus<>{}, ctl)
+    REQUIRE_FALSE(weft::parallel_reduce(
+                      pool, v, 0,
+                      [&](int x) {
+                        ++calls;
+                        return x;
+                      },
+                      std::plus<>{}, ctl)
+                      .has_value());
+    REQUIRE_FALSE(weft::parallel_reduce(
+                      pool, weft::chunked(std::size_t{0}, n, 3), 0,
+                      [&](weft::chunk<std::size_t>) {
+                        ++calls;
+                        return 1;
+                      },
+                      std::plus<>{}, ctl)
                       .has_value());
     std::vector<int> out(n, -7);
-    REQUIRE(weft::parallel_inclusive_scan(pool, v, out.begin(),
-                                          [&](int a, int b) { ++calls; return a + b; }, ctl) ==
-            weft::status::stopped);
-    REQUIRE(weft::parallel_exclusive_scan(pool, v, out.begin(), 0,
-                                          [&](int a, int b) { ++calls; return a + b; }, ctl) ==
-            weft::status::stopped);
+    REQUIRE(weft::parallel_inclusive_scan(
+                pool, v, out.begin(),
+                [&](int a, int b) {
+                  ++calls;
+                  return a + b;
+                },
+                ctl) == weft::status::stopped);
+    REQUIRE(weft::parallel_exclusive_scan(
+                pool, v, out.begin(), 0,
+                [&](int a, int b) {
+                  ++calls;
+                  return a + b;
+                },
+                ctl) == weft::status::stopped);
     REQUIRE(std::count(out.begin(), out.end(), -7) == static_cast<long>(n));
     // The same through default_pool().
-    REQUIRE(weft::parallel_for(std::size_t{0}, n, [&](std::size_t) { ++calls; }, ctl) ==
-            weft::status::stopped);
-    REQUIRE_FALSE(weft::parallel_map(v, [&](int x) { ++calls; return x; }, ctl).has_value());
+    REQUIRE(weft::parallel_for(
+                std::size_t{0}, n, [&](std::size_t) { ++calls; }, ctl) == weft::status::stopped);
+    REQUIRE_FALSE(weft::parallel_map(
+                      v,
+                      [&](int x) {
+                        ++calls;
+                        return x;
+                      },
+                      ctl)
+                      .has_value());
     REQUIRE_FALSE(weft::parallel_reduce(v, 0, std::plus<>{}, ctl).has_value());
   }
   REQUIRE(calls.load() == 0);
@@ -144,9 +185,10 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
   SECTION("parallel_for over chunks") {
     std::stop_source source;
     stopping_body body{source, 100};
-    const auto result = weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, 1),
-                                           [&](weft::chunk<std::size_t>) { body.on_chunk(); },
-                                           weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_for(
+        pool, weft::chunked(std::size_t{0}, n, 1),
+        [&](weft::chunk<std::size_t>) { body.on_chunk(); },
+        weft::controls{.stop = source.get_token()});
     REQUIRE(result == weft::status::stopped);
     REQUIRE(body.started.load() >= 100);
     REQUIRE(body.started.load() < n);
@@ -155,21 +197,25 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
   SECTION("parallel_for over indices") {
     std::stop_source source;
     stopping_body body{source, 5000};
-    const auto result = weft::parallel_for(pool, std::size_t{0}, n,
-                                           [&](std::size_t) { body.on_chunk(); },
-                                           weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_for(
+        pool, std::size_t{0}, n, [&](std::size_t) { body.on_chunk(); },
+        weft::controls{.stop = source.get_token()});
     REQUIRE(result == weft::status::stopped);
     REQUIRE(body.started.load() < n);
     // Counted per index here: a chunk that started finishes all of its indices.
-    REQUIRE(body.started_after_request.load() <=
-            late_bound * weft::automatic_grain(n));
+    REQUIRE(body.started_after_request.load() <= late_bound * weft::automatic_grain(n));
   }
   SECTION("parallel_map") {
     std::stop_source source;
     stopping_body body{source, 3000};
     std::vector<int> v(n, 1);
-    const auto result = weft::parallel_map(pool, v, [&](int x) { body.on_chunk(); return x; },
-                                           weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_map(
+        pool, v,
+        [&](int x) {
+          body.on_chunk();
+          return x;
+        },
+        weft::controls{.stop = source.get_token()});
     REQUIRE_FALSE(result.has_value());
     REQUIRE(body.started.load() < n);
   }
@@ -178,8 +224,13 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
     stopping_body body{source, 3000};
     std::vector<long> v(n, 1);
     live_instances = 0;
-    const auto result = weft::parallel_map(pool, v, [&](long x) { body.on_chunk(); return counted(x); },
-                                           weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_map(
+        pool, v,
+        [&](long x) {
+          body.on_chunk();
+          return counted(x);
+        },
+        weft::controls{.stop = source.get_token()});
     REQUIRE_FALSE(result.has_value());
     REQUIRE(body.started.load() >= 3000);
     REQUIRE(live_instances.load() == 0);
@@ -187,9 +238,13 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
   SECTION("parallel_reduce over chunks") {
     std::stop_source source;
     stopping_body body{source, 100};
-    const auto result = weft::parallel_reduce(pool, weft::chunked(std::size_t{0}, n, 1), 0,
-                                              [&](weft::chunk<std::size_t>) { body.on_chunk(); return 1; },
-                                              std::plus<>{}, weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_reduce(
+        pool, weft::chunked(std::size_t{0}, n, 1), 0,
+        [&](weft::chunk<std::size_t>) {
+          body.on_chunk();
+          return 1;
+        },
+        std::plus<>{}, weft::controls{.stop = source.get_token()});
     REQUIRE_FALSE(result.has_value());
     REQUIRE(body.started.load() < n);
     REQUIRE(body.started_after_request.load() <= late_bound);
@@ -198,8 +253,13 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
     std::stop_source source;
     stopping_body body{source, 3000};
     std::vector<int> v(n, 1);
-    const auto result = weft::parallel_reduce(pool, v, 0, [&](int x) { body.on_chunk(); return x; },
-                                              std::plus<>{}, weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_reduce(
+        pool, v, 0,
+        [&](int x) {
+          body.on_chunk();
+          return x;
+        },
+        std::plus<>{}, weft::controls{.stop = source.get_token()});
     REQUIRE_FALSE(result.has_value());
     REQUIRE(body.started.load() < n);
   }
@@ -209,7 +269,11 @@ TEST_CASE("a stop requested from inside a body starts no new chunks and reports 
     std::vector<int> v(n, 1);
     std::vector<int> out(n);
     const auto result = weft::parallel_inclusive_scan(
-        pool, v, out.begin(), [&](int a, int b) { body.on_chunk(); return a + b; },
+        pool, v, out.begin(),
+        [&](int a, int b) {
+          body.on_chunk();
+          return a + b;
+        },
         weft::controls{.stop = source.get_token()});
     REQUIRE(result == weft::status::stopped);
     REQUIRE(body.started.load() < 2 * n);  // two passes at most would call op about 2n times
@@ -221,8 +285,8 @@ TEST_CASE("a stop requested after the work completed changes nothing", "[control
   SECTION("a stop after the call returned") {
     std::stop_source source;
     std::atomic<int> calls{0};
-    const auto result = weft::parallel_for(pool, 0, 1000, [&](int) { ++calls; },
-                                           weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_for(
+        pool, 0, 1000, [&](int) { ++calls; }, weft::controls{.stop = source.get_token()});
     source.request_stop();
     REQUIRE(result == weft::status::completed);
     REQUIRE(calls.load() == 1000);
@@ -230,38 +294,44 @@ TEST_CASE("a stop requested after the work completed changes nothing", "[control
   SECTION("a stop requested by the only chunk, which had already started") {
     std::stop_source source;
     const weft::controls ctl{.stop = source.get_token()};
-    REQUIRE(weft::parallel_for(pool, weft::chunked(0, 10, 100),
-                               [&](weft::chunk<int>) { source.request_stop(); }, ctl) ==
-            weft::status::completed);
+    REQUIRE(weft::parallel_for(
+                pool, weft::chunked(0, 10, 100), [&](weft::chunk<int>) { source.request_stop(); },
+                ctl) == weft::status::completed);
   }
   SECTION("parallel_map whose only chunk requests a stop returns every result") {
     std::stop_source source;
     const std::vector<int> v{4};  // one element: one chunk
-    const auto result = weft::parallel_map(pool, v, [&](int x) {
-      source.request_stop();
-      return 10 * x;
-    }, weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_map(
+        pool, v,
+        [&](int x) {
+          source.request_stop();
+          return 10 * x;
+        },
+        weft::controls{.stop = source.get_token()});
     REQUIRE(result.has_value());
     REQUIRE(*result == std::vector<int>{40});
   }
   SECTION("parallel_reduce whose only chunk requests a stop returns the value") {
     std::stop_source source;
-    const auto result = weft::parallel_reduce(pool, weft::chunked(0, 50, 50), 0,
-                                              [&](weft::chunk<int> c) {
-                                                source.request_stop();
-                                                return static_cast<int>(c.size());
-                                              },
-                                              std::plus<>{}, weft::controls{.stop = source.get_token()});
+    const auto result = weft::parallel_reduce(
+        pool, weft::chunked(0, 50, 50), 0,
+        [&](weft::chunk<int> c) {
+          source.request_stop();
+          return static_cast<int>(c.size());
+        },
+        std::plus<>{}, weft::controls{.stop = source.get_token()});
     REQUIRE(result == std::optional<int>(50));
   }
   SECTION("a token that is never stopped: completed, with the full result") {
     std::stop_source source;
     const weft::controls ctl{.stop = source.get_token()};
     std::vector<int> v(5000, 2);
-    REQUIRE(weft::parallel_for(pool, v, [](int& x) { ++x; }, ctl) == weft::status::completed);
+    REQUIRE(weft::parallel_for(
+                pool, v, [](int& x) { ++x; }, ctl) == weft::status::completed);
     REQUIRE(std::count(v.begin(), v.end(), 3) == 5000);
     REQUIRE(weft::parallel_reduce(pool, v, 0, std::plus<>{}, ctl) == std::optional<int>(15000));
-    const auto mapped = weft::parallel_map(pool, v, [](int x) { return x - 3; }, ctl);
+    const auto mapped = weft::parallel_map(
+        pool, v, [](int x) { return x - 3; }, ctl);
     REQUIRE(mapped.has_value());
     REQUIRE(std::count(mapped->begin(), mapped->end(), 0) == 5000);
   }
@@ -277,16 +347,17 @@ TEST_CASE("progress is called with done <= total, never concurrently, and finall
     {  // parallel_for over chunks
       progress_log log;
       const weft::controls ctl{.progress = log.callback(), .progress_interval = interval};
-      REQUIRE(weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, 7),
-                                 [](weft::chunk<std::size_t>) {}, ctl) == weft::status::completed);
+      REQUIRE(weft::parallel_for(
+                  pool, weft::chunked(std::size_t{0}, n, 7), [](weft::chunk<std::size_t>) {},
+                  ctl) == weft::status::completed);
       log.check(n);
     }
     {  // parallel_for over indices
       progress_log log;
       const weft::controls ctl{.progress = log.callback(), .progress_interval = interval};
       std::atomic<std::size_t> calls{0};
-      REQUIRE(weft::parallel_for(pool, 0, n, [&](std::size_t) { ++calls; }, ctl) ==
-              weft::status::completed);
+      REQUIRE(weft::parallel_for(
+                  pool, 0, n, [&](std::size_t) { ++calls; }, ctl) == weft::status::completed);
       REQUIRE(calls.load() == n);
       log.check(n);
     }
@@ -294,7 +365,8 @@ TEST_CASE("progress is called with done <= total, never concurrently, and finall
       progress_log log;
       const weft::controls ctl{.progress = log.callback(), .progress_interval = interval};
       std::vector<int> v(n, 4);
-      const auto out = weft::parallel_map(pool, v, [](int x) { return x + 1; }, ctl);
+      const auto out = weft::parallel_map(
+          pool, v, [](int x) { return x + 1; }, ctl);
       REQUIRE(out.has_value());
       REQUIRE(out->size() == n);
       log.check(n);
@@ -326,8 +398,10 @@ TEST_CASE("progress reports are non-decreasing, repeatedly, on a busy pool", "[c
   const std::size_t n = WEFT_TEST_SANITIZED ? 5000 : 50000;
   for (int repeat = 0; repeat < (WEFT_TEST_SANITIZED ? 5 : 40); ++repeat) {
     progress_log log;
-    const weft::controls ctl{.progress = log.callback(), .progress_interval = std::chrono::milliseconds(0)};
-    weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, 1), [](weft::chunk<std::size_t>) {}, ctl);
+    const weft::controls ctl{.progress = log.callback(),
+                             .progress_interval = std::chrono::milliseconds(0)};
+    weft::parallel_for(
+        pool, weft::chunked(std::size_t{0}, n, 1), [](weft::chunk<std::size_t>) {}, ctl);
     log.check(n);
   }
 }
@@ -336,7 +410,8 @@ TEST_CASE("an empty range reports its completion as (0, 0)", "[controls]") {
   weft::thread_pool pool(2);
   progress_log log;
   const weft::controls ctl{.progress = log.callback()};
-  REQUIRE(weft::parallel_for(pool, 5, 5, [](int) {}, ctl) == weft::status::completed);
+  REQUIRE(weft::parallel_for(
+              pool, 5, 5, [](int) {}, ctl) == weft::status::completed);
   log.check(0);
 }
 
@@ -346,20 +421,27 @@ TEST_CASE("without a progress function nothing is reported and the work complete
   weft::controls with_progress{.progress = [&](std::size_t, std::size_t) { ++reports; }};
   const weft::controls without = {};
   std::vector<int> v(10000, 1);
-  REQUIRE(weft::parallel_for(pool, v, [](int& x) { x *= 2; }, without) == weft::status::completed);
+  REQUIRE(weft::parallel_for(
+              pool, v, [](int& x) { x *= 2; }, without) == weft::status::completed);
   REQUIRE(weft::parallel_reduce(pool, v, 0, std::plus<>{}, without) == std::optional<int>(20000));
-  REQUIRE(weft::parallel_map(pool, v, [](int x) { return x; }, without).has_value());
+  REQUIRE(weft::parallel_map(
+              pool, v, [](int x) { return x; }, without)
+              .has_value());
   REQUIRE(reports.load() == 0);
   // The counting function itself works: with it set, it is called.
-  REQUIRE(weft::parallel_for(pool, v, [](int&) {}, with_progress) == weft::status::completed);
+  REQUIRE(weft::parallel_for(
+              pool, v, [](int&) {}, with_progress) == weft::status::completed);
   REQUIRE(reports.load() >= 1);
 }
 
 TEST_CASE("an exception thrown by the progress function reaches the caller", "[controls]") {
   weft::thread_pool pool(workers);
-  const weft::controls ctl{.progress = [](std::size_t, std::size_t) { throw std::runtime_error("progress"); },
-                           .progress_interval = std::chrono::milliseconds(0)};
-  REQUIRE_THROWS_AS(weft::parallel_for(pool, 0, 10000, [](int) {}, ctl), std::runtime_error);
+  const weft::controls ctl{
+      .progress = [](std::size_t, std::size_t) { throw std::runtime_error("progress"); },
+      .progress_interval = std::chrono::milliseconds(0)};
+  REQUIRE_THROWS_AS(weft::parallel_for(
+                        pool, 0, 10000, [](int) {}, ctl),
+                    std::runtime_error);
   // The pool is still usable.
   std::atomic<int> calls{0};
   weft::parallel_for(pool, 0, 1000, [&](int) { ++calls; });

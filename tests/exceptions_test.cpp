@@ -2,8 +2,6 @@
 // starts after one, the first in time wins, and the pool stays usable.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -12,6 +10,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -58,49 +58,70 @@ TEST_CASE("an exception thrown by a body reaches the caller of every primitive",
 
   REQUIRE_THROWS_AS(weft::parallel_for(pool, std::size_t{0}, n, throw_at), body_error);
   REQUIRE_THROWS_AS(weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, 5),
-                                       [&](weft::chunk<std::size_t> c) { for (auto i : c) throw_at(i); }),
+                                       [&](weft::chunk<std::size_t> c) {
+                                         for (auto i : c) throw_at(i);
+                                       }),
                     body_error);
-  REQUIRE_THROWS_AS(weft::parallel_for(pool, v, [&](int& x) { throw_at(static_cast<std::size_t>(x)); }),
+  REQUIRE_THROWS_AS(
+      weft::parallel_for(pool, v, [&](int& x) { throw_at(static_cast<std::size_t>(x)); }),
+      body_error);
+  REQUIRE_THROWS_AS(weft::parallel_map(pool, v,
+                                       [&](int x) {
+                                         throw_at(static_cast<std::size_t>(x));
+                                         return x;
+                                       }),
                     body_error);
-  REQUIRE_THROWS_AS(weft::parallel_map(pool, v, [&](int x) { throw_at(static_cast<std::size_t>(x)); return x; }),
-                    body_error);
-  REQUIRE_THROWS_AS(weft::parallel_reduce(pool, v, 0, [&](int a, int b) {
-                      throw_at(static_cast<std::size_t>(b));
-                      return a + b;
-                    }),
-                    body_error);
-  REQUIRE_THROWS_AS(weft::parallel_reduce(pool, v, 0, [&](int x) { throw_at(static_cast<std::size_t>(x)); return x; },
-                                          std::plus<>{}),
-                    body_error);
-  REQUIRE_THROWS_AS(weft::parallel_reduce(pool, weft::chunked(std::size_t{0}, n, 5), 0,
-                                          [&](weft::chunk<std::size_t> c) {
-                                            for (auto i : c) throw_at(i);
-                                            return 0;
-                                          },
-                                          std::plus<>{}),
-                    body_error);
-  // An exception from the combining step (not a leaf) also arrives.
-  REQUIRE_THROWS_AS(weft::parallel_reduce(pool, weft::chunked(std::size_t{0}, n, 5), 0,
-                                          [](weft::chunk<std::size_t>) { return 1; },
-                                          [](int a, int b) {
-                                            if (a + b >= 1024) throw body_error("combine");
+  REQUIRE_THROWS_AS(weft::parallel_reduce(pool, v, 0,
+                                          [&](int a, int b) {
+                                            throw_at(static_cast<std::size_t>(b));
                                             return a + b;
                                           }),
                     body_error);
-  std::vector<int> out(n);
-  REQUIRE_THROWS_AS(weft::parallel_inclusive_scan(pool, v, out.begin(), [&](int a, int b) {
-                      throw_at(static_cast<std::size_t>(b));
-                      return a + b;
-                    }),
+  REQUIRE_THROWS_AS(weft::parallel_reduce(
+                        pool, v, 0,
+                        [&](int x) {
+                          throw_at(static_cast<std::size_t>(x));
+                          return x;
+                        },
+                        std::plus<>{}),
                     body_error);
-  REQUIRE_THROWS_AS(weft::parallel_exclusive_scan(pool, v, out.begin(), 0, [&](int a, int b) {
-                      throw_at(static_cast<std::size_t>(b));
-                      return a + b;
-                    }),
+  REQUIRE_THROWS_AS(weft::parallel_reduce(
+                        pool, weft::chunked(std::size_t{0}, n, 5), 0,
+                        [&](weft::chunk<std::size_t> c) {
+                          for (auto i : c) throw_at(i);
+                          return 0;
+                        },
+                        std::plus<>{}),
+                    body_error);
+  // An exception from the combining step (not a leaf) also arrives.
+  REQUIRE_THROWS_AS(
+      weft::parallel_reduce(
+          pool, weft::chunked(std::size_t{0}, n, 5), 0, [](weft::chunk<std::size_t>) { return 1; },
+          [](int a, int b) {
+            if (a + b >= 1024) throw body_error("combine");
+            return a + b;
+          }),
+      body_error);
+  std::vector<int> out(n);
+  REQUIRE_THROWS_AS(weft::parallel_inclusive_scan(pool, v, out.begin(),
+                                                  [&](int a, int b) {
+                                                    throw_at(static_cast<std::size_t>(b));
+                                                    return a + b;
+                                                  }),
+                    body_error);
+  REQUIRE_THROWS_AS(weft::parallel_exclusive_scan(pool, v, out.begin(), 0,
+                                                  [&](int a, int b) {
+                                                    throw_at(static_cast<std::size_t>(b));
+                                                    return a + b;
+                                                  }),
                     body_error);
   // And through default_pool().
   REQUIRE_THROWS_AS(weft::parallel_for(std::size_t{0}, n, throw_at), body_error);
-  REQUIRE_THROWS_AS(weft::parallel_map(v, [&](int x) { throw_at(static_cast<std::size_t>(x)); return x; }),
+  REQUIRE_THROWS_AS(weft::parallel_map(v,
+                                       [&](int x) {
+                                         throw_at(static_cast<std::size_t>(x));
+                                         return x;
+                                       }),
                     body_error);
   check_pool_usable(pool);
   check_pool_usable(weft::default_pool());
@@ -108,7 +129,8 @@ TEST_CASE("an exception thrown by a body reaches the caller of every primitive",
 
 TEST_CASE("an exception thrown by the only chunk reaches the caller", "[exceptions]") {
   weft::thread_pool pool(2);
-  REQUIRE_THROWS_AS(weft::parallel_for(pool, 0, 1, [](int) { throw body_error("one"); }), body_error);
+  REQUIRE_THROWS_AS(weft::parallel_for(pool, 0, 1, [](int) { throw body_error("one"); }),
+                    body_error);
   REQUIRE_THROWS_AS(weft::parallel_reduce(pool, std::vector<int>{1}, 0,
                                           [](int, int) -> int { throw body_error("one"); }),
                     body_error);

@@ -2,10 +2,6 @@
 // own tasks, never unrelated ones.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
-#include "timeouts.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -14,6 +10,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
 
 namespace {
 
@@ -56,8 +56,15 @@ void region_work(weft::thread_pool& pool, std::atomic<long>& sum) {
     sum.fetch_add(c.first());
   });
   auto [a, b] = weft::join(
-      pool, [] { std::this_thread::sleep_for(100us); return 1L; },
-      [] { std::this_thread::sleep_for(100us); return 2L; });
+      pool,
+      [] {
+        std::this_thread::sleep_for(100us);
+        return 1L;
+      },
+      [] {
+        std::this_thread::sleep_for(100us);
+        return 2L;
+      });
   sum.fetch_add(a + b);
   group.wait();
 }
@@ -196,7 +203,8 @@ TEST_CASE("a mutex-holding isolated region that waits does not deadlock on unrel
   REQUIRE(lock_timeouts.load() == 0);
 }
 
-TEST_CASE("a worker running a task of an isolated region never runs unrelated tasks while it waits") {
+TEST_CASE(
+    "a worker running a task of an isolated region never runs unrelated tasks while it waits") {
   // The region's thread R forks B and waits until a worker W1 has stolen it. Inside B, W1 forks
   // D, which the other worker W2 takes and holds. While W1 waits for D, an unrelated task U
   // arrives from outside. W1 is doing the region's work (it runs B, which R waits for), so it must
@@ -213,8 +221,7 @@ TEST_CASE("a worker running a task of an isolated region never runs unrelated ta
   const bool a_met_b = weft::isolate(pool, [&] {
     region_flag flag;
     auto [met, unused] = weft::join(
-        pool,
-        [&] { return weft_test::eventually([&] { return b_started.load(); }); },
+        pool, [&] { return weft_test::eventually([&] { return b_started.load(); }); },
         [&] {
           b_started.store(true);
           b_was_stolen.store(std::this_thread::get_id() != region_thread);

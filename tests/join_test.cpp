@@ -1,10 +1,6 @@
 // Tests of weft::join: results, exceptions, nesting, calls from outside and across pools.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
-#include "timeouts.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -18,6 +14,10 @@
 #include <variant>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -25,12 +25,14 @@ using namespace std::chrono_literals;
 using weft_test::await;
 using weft_test::eventually;
 
-long fib_sequential(int n) { return n < 2 ? n : fib_sequential(n - 1) + fib_sequential(n - 2); }
+long fib_sequential(int n) {
+  return n < 2 ? n : fib_sequential(n - 1) + fib_sequential(n - 2);
+}
 
 long fib_join(weft::thread_pool& pool, int n) {
   if (n < 2) return n;
-  auto [a, b] = weft::join(pool, [&] { return fib_join(pool, n - 1); },
-                           [&] { return fib_join(pool, n - 2); });
+  auto [a, b] = weft::join(
+      pool, [&] { return fib_join(pool, n - 1); }, [&] { return fib_join(pool, n - 2); });
   return a + b;
 }
 
@@ -45,7 +47,8 @@ struct second_error : std::runtime_error {
 
 TEST_CASE("join runs both callables and returns both results") {
   weft::thread_pool pool{2};
-  auto [a, b] = weft::join(pool, [] { return 1; }, [] { return std::string("two"); });
+  auto [a, b] = weft::join(
+      pool, [] { return 1; }, [] { return std::string("two"); });
   STATIC_REQUIRE(std::is_same_v<decltype(a), int>);
   STATIC_REQUIRE(std::is_same_v<decltype(b), std::string>);
   REQUIRE(a == 1);
@@ -53,7 +56,8 @@ TEST_CASE("join runs both callables and returns both results") {
 
   int left = 0;
   int right = 0;
-  weft::join(pool, [&] { left = 10; }, [&] { right = 20; });
+  weft::join(
+      pool, [&] { left = 10; }, [&] { right = 20; });
   REQUIRE(left == 10);
   REQUIRE(right == 20);
 }
@@ -61,13 +65,16 @@ TEST_CASE("join runs both callables and returns both results") {
 TEST_CASE("join gives std::monostate for a void callable") {
   weft::thread_pool pool{2};
   std::atomic<int> touched{0};
-  auto both_void = weft::join(pool, [&] { ++touched; }, [&] { ++touched; });
+  auto both_void = weft::join(
+      pool, [&] { ++touched; }, [&] { ++touched; });
   STATIC_REQUIRE(std::is_same_v<decltype(both_void), std::pair<std::monostate, std::monostate>>);
   REQUIRE(touched == 2);
-  auto [a, b] = weft::join(pool, [] {}, [] { return 3.5; });
+  auto [a, b] = weft::join(
+      pool, [] {}, [] { return 3.5; });
   STATIC_REQUIRE(std::is_same_v<decltype(a), std::monostate>);
   REQUIRE(b == 3.5);
-  auto [c, d] = weft::join(pool, [] { return 'x'; }, [] {});
+  auto [c, d] = weft::join(
+      pool, [] { return 'x'; }, [] {});
   STATIC_REQUIRE(std::is_same_v<decltype(d), std::monostate>);
   REQUIRE(c == 'x');
 }
@@ -108,19 +115,25 @@ TEST_CASE("join rethrows the second callable's exception when only it throws") {
   for (int i = 0; i < 50; ++i) {
     std::atomic<bool> first_ran{false};
     REQUIRE_THROWS_AS(weft::join(
-                          pool, [&] { first_ran.store(true); return 1; },
+                          pool,
+                          [&] {
+                            first_ran.store(true);
+                            return 1;
+                          },
                           []() -> int { throw second_error(); }),
                       second_error);
     REQUIRE(first_ran.load());
   }
   // The first callable's exception alone also comes through, after the second finished.
   std::atomic<bool> second_ran{false};
-  REQUIRE_THROWS_AS(weft::join(pool, []() -> int { throw first_error(); },
-                               [&] { second_ran.store(true); }),
-                    first_error);
+  REQUIRE_THROWS_AS(
+      weft::join(
+          pool, []() -> int { throw first_error(); }, [&] { second_ran.store(true); }),
+      first_error);
   REQUIRE(second_ran.load());
   // And the pool is still usable.
-  auto [a, b] = weft::join(pool, [] { return 1; }, [] { return 2; });
+  auto [a, b] = weft::join(
+      pool, [] { return 1; }, [] { return 2; });
   REQUIRE(a + b == 3);
 }
 
@@ -133,7 +146,8 @@ TEST_CASE("join works from outside the pool, from many threads at once") {
     results.push_back(std::async(std::launch::async, [&pool, t] {
       long sum = 0;
       for (int i = 0; i < 200; ++i) {
-        auto [a, b] = weft::join(pool, [&] { return fib_join(pool, 8); }, [t] { return long{t}; });
+        auto [a, b] = weft::join(
+            pool, [&] { return fib_join(pool, 8); }, [t] { return long{t}; });
         sum += a + b;
       }
       return sum;
@@ -165,10 +179,12 @@ TEST_CASE("join nests to depth 4 inside a task_group and parallel_for on a 2-wor
           weft::join(
               pool,
               [&] {
-                weft::join(pool, [&] { leaves.fetch_add(1); }, [&] { leaves.fetch_add(1); });
+                weft::join(
+                    pool, [&] { leaves.fetch_add(1); }, [&] { leaves.fetch_add(1); });
               },
               [&] {
-                weft::join(pool, [&] { leaves.fetch_add(1); }, [&] { leaves.fetch_add(1); });
+                weft::join(
+                    pool, [&] { leaves.fetch_add(1); }, [&] { leaves.fetch_add(1); });
               });
         });
       });
@@ -187,11 +203,13 @@ TEST_CASE("join on one pool works from inside a task of another pool") {
   for (int i = 0; i < 6; ++i) {
     results.push_back(pool_b.submit([&] {
       // Inside pool_b's worker, join on pool_a, and nest a join on pool_b inside that.
-      auto [x, y] = weft::join(pool_a, [&] { return fib_join(pool_a, 15); },
-                               [&] {
-                                 auto [p, q] = weft::join(pool_b, [] { return 1L; }, [] { return 2L; });
-                                 return p + q;
-                               });
+      auto [x, y] = weft::join(
+          pool_a, [&] { return fib_join(pool_a, 15); },
+          [&] {
+            auto [p, q] = weft::join(
+                pool_b, [] { return 1L; }, [] { return 2L; });
+            return p + q;
+          });
       return x + y;
     }));
   }
@@ -201,7 +219,8 @@ TEST_CASE("join on one pool works from inside a task of another pool") {
   }
   // Still usable afterwards, and pool_b's worker is pool_b's participant again.
   auto index = pool_b.submit([&] {
-    weft::join(pool_a, [] {}, [] {});
+    weft::join(
+        pool_a, [] {}, [] {});
     return pool_b.participant_index();
   });
   await(index);

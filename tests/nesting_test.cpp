@@ -3,8 +3,6 @@
 // deadlock fails the test instead of hanging it.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -17,6 +15,8 @@
 #include <set>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -40,7 +40,8 @@ struct thread_set {
 
 }  // namespace
 
-TEST_CASE("parallel_for inside parallel_for inside join completes on a 2-worker pool", "[nesting]") {
+TEST_CASE("parallel_for inside parallel_for inside join completes on a 2-worker pool",
+          "[nesting]") {
   // Shared state lives in shared_ptrs: if the work deadlocks, the thread left behind still owns it.
   auto pool = std::make_shared<weft::thread_pool>(2);
   auto count = std::make_shared<std::atomic<long>>(0);
@@ -99,19 +100,20 @@ TEST_CASE("four levels of nested primitives complete and visit everything", "[ne
     const bool finished = weft_test::finishes_within(deadline, [pool, leaves, total] {
       std::vector<int> level1(width, 1);
       // 1: parallel_reduce; 2: parallel_map; 3: join; 4: parallel_for.
-      *total = weft::parallel_reduce(*pool, level1, 0LL,
+      *total = weft::parallel_reduce(
+          *pool, level1, 0LL,
           [&](int) {
             std::vector<int> level2(width, 1);
             const auto mapped = weft::parallel_map(*pool, level2, [&](int) {
-              auto [left, right] = weft::join(*pool,
+              auto [left, right] = weft::join(
+                  *pool,
                   [&] {
                     weft::parallel_for(*pool, 0, width, [&](int) { leaves->fetch_add(1); });
                     return 1LL;
                   },
                   [&] {
-                    weft::parallel_for(*pool, weft::chunked(0, width, 1), [&](weft::chunk<int>) {
-                      leaves->fetch_add(1);
-                    });
+                    weft::parallel_for(*pool, weft::chunked(0, width, 1),
+                                       [&](weft::chunk<int>) { leaves->fetch_add(1); });
                     return 1LL;
                   });
               return left + right;
@@ -145,7 +147,8 @@ TEST_CASE("nested primitives run inside a submitted task complete", "[nesting]")
     }));
   }
   bool all_ready = true;
-  for (auto& f : futures) all_ready = all_ready && f.wait_for(deadline) == std::future_status::ready;
+  for (auto& f : futures)
+    all_ready = all_ready && f.wait_for(deadline) == std::future_status::ready;
   if (!all_ready) new std::shared_ptr<weft::thread_pool>(pool);  // deadlocked: never destroy it
   REQUIRE(all_ready);
   for (auto& f : futures) REQUIRE(f.get() == 1000);
@@ -166,7 +169,8 @@ TEST_CASE("a nested parallel_reduce gives the same bits as the same reduce at to
     });
   });
   REQUIRE(finished);
-  for (double x : *nested) REQUIRE(std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(top));
+  for (double x : *nested)
+    REQUIRE(std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(top));
 }
 
 TEST_CASE("a primitive on a second pool may be called from inside a task of the first",

@@ -1,8 +1,6 @@
 // weft::parallel_for in its three forms (indices, chunks, elements), against a sequential loop.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -17,6 +15,8 @@
 #include <span>
 #include <stdexcept>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -97,18 +97,16 @@ TEST_CASE("parallel_for over signed, unsigned and negative index ranges visits e
     const int first = -1234;
     const int last = 777;
     visit_counter counter(static_cast<std::size_t>(last - first));
-    weft::parallel_for(pool, first, last, [&](int i) {
-      counter.hit(static_cast<std::size_t>(i - first));
-    });
+    weft::parallel_for(pool, first, last,
+                       [&](int i) { counter.hit(static_cast<std::size_t>(i - first)); });
     REQUIRE(counter.wrong() == 0);
   }
   SECTION("entirely negative long long range") {
     const long long first = -5'000'000'000LL;
     const long long last = first + 3000;
     visit_counter counter(3000);
-    weft::parallel_for(pool, first, last, [&](long long i) {
-      counter.hit(static_cast<std::size_t>(i - first));
-    });
+    weft::parallel_for(pool, first, last,
+                       [&](long long i) { counter.hit(static_cast<std::size_t>(i - first)); });
     REQUIRE(counter.wrong() == 0);
   }
   SECTION("unsigned range not starting at zero") {
@@ -118,9 +116,8 @@ TEST_CASE("parallel_for over signed, unsigned and negative index ranges visits e
   }
   SECTION("a range ending at the type's maximum") {
     visit_counter counter(100);
-    weft::parallel_for(pool, INT_MAX - 100, INT_MAX, [&](int i) {
-      counter.hit(static_cast<std::size_t>(i - (INT_MAX - 100)));
-    });
+    weft::parallel_for(pool, INT_MAX - 100, INT_MAX,
+                       [&](int i) { counter.hit(static_cast<std::size_t>(i - (INT_MAX - 100))); });
     REQUIRE(counter.wrong() == 0);
     const std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
     visit_counter counter64(64);
@@ -138,7 +135,8 @@ TEST_CASE("parallel_for over signed, unsigned and negative index ranges visits e
   }
   SECTION("first greater than last throws std::invalid_argument and runs nothing") {
     std::atomic<int> calls{0};
-    REQUIRE_THROWS_AS(weft::parallel_for(pool, 10, 3, [&](int) { ++calls; }), std::invalid_argument);
+    REQUIRE_THROWS_AS(weft::parallel_for(pool, 10, 3, [&](int) { ++calls; }),
+                      std::invalid_argument);
     REQUIRE(calls.load() == 0);
   }
   SECTION("an empty index range runs nothing") {
@@ -154,7 +152,8 @@ TEST_CASE("parallel_for over chunks sees each chunk once, exactly as chunked_ran
   weft::thread_pool pool(4);
   for (std::size_t n : weft_test::sizes) {
     for (std::size_t grain : {std::size_t{0}, std::size_t{1}, std::size_t{3}, n + 1}) {
-      if (grain == 1 && n > 100000) continue;  // a million one-index chunks: fine, but slow under TSan
+      if (grain == 1 && n > 100000)
+        continue;  // a million one-index chunks: fine, but slow under TSan
       INFO("n = " << n << ", grain = " << grain);
       const auto range = weft::chunked(std::size_t{0}, n, grain);
       visit_counter indices(n);
@@ -238,9 +237,8 @@ TEST_CASE("parallel_for over elements accepts vector, array, deque, span and rva
 #if WEFT_TEST_VIEWS
   SECTION("std::views::iota") {
     visit_counter counter(1000);
-    weft::parallel_for(pool, std::views::iota(0, 1000), [&](int i) {
-      counter.hit(static_cast<std::size_t>(i));
-    });
+    weft::parallel_for(pool, std::views::iota(0, 1000),
+                       [&](int i) { counter.hit(static_cast<std::size_t>(i)); });
     REQUIRE(counter.wrong() == 0);
   }
 #endif

@@ -1,8 +1,6 @@
 // weft::parallel_map: out[i] == f(input[i]), order kept, for any result type.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -16,6 +14,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -75,7 +75,8 @@ TEST_CASE("parallel_map returns f(input[i]) at position i for every size", "[par
 TEST_CASE("parallel_map's result type is the decayed result of f", "[parallel_map]") {
   weft::thread_pool pool(2);
   const std::vector<int> in{1, 2, 3};
-  auto strings = weft::parallel_map(pool, in, [](int x) { return std::string(static_cast<std::size_t>(x), 'a'); });
+  auto strings = weft::parallel_map(
+      pool, in, [](int x) { return std::string(static_cast<std::size_t>(x), 'a'); });
   STATIC_REQUIRE(std::is_same_v<decltype(strings), std::vector<std::string>>);
   REQUIRE(strings == std::vector<std::string>{"a", "aa", "aaa"});
 
@@ -110,7 +111,8 @@ TEST_CASE("parallel_map accepts vector, array, deque, span and rvalue ranges", "
   REQUIRE(w == std::vector<int>{2, 3, 4});
 
 #if WEFT_TEST_VIEWS
-  const auto squares = weft::parallel_map(pool, std::views::iota(0, 1000), [](int i) { return i * i; });
+  const auto squares =
+      weft::parallel_map(pool, std::views::iota(0, 1000), [](int i) { return i * i; });
   REQUIRE(squares.size() == 1000);
   for (int i = 0; i < 1000; ++i) REQUIRE(squares[static_cast<std::size_t>(i)] == i * i);
 #endif
@@ -124,7 +126,8 @@ TEST_CASE("parallel_map works for a result type that is not default-constructibl
     INFO("n = " << n);
     std::vector<long> in(n);
     std::iota(in.begin(), in.end(), 0L);
-    const std::vector<wrapped> out = weft::parallel_map(pool, in, [](long x) { return wrapped(x + 1); });
+    const std::vector<wrapped> out =
+        weft::parallel_map(pool, in, [](long x) { return wrapped(x + 1); });
     REQUIRE(out.size() == n);
     std::size_t wrong = 0;
     for (std::size_t i = 0; i < n; ++i)
@@ -178,7 +181,8 @@ TEST_CASE("parallel_map destroys every result it built when f throws", "[paralle
     live_instances = 0;
     REQUIRE_THROWS_AS(weft::parallel_map(pool, in,
                                          [](long x) {
-                                           if (x == 12345 || x == 3) throw std::runtime_error("map");
+                                           if (x == 12345 || x == 3)
+                                             throw std::runtime_error("map");
                                            return counted(x);
                                          }),
                       std::runtime_error);

@@ -2,8 +2,6 @@
 // and the bitwise-same value whatever the pool size or schedule.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -19,6 +17,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -61,13 +61,16 @@ struct total {
 
 template <class F>
 auto bits(F x) {
-  if constexpr (sizeof(F) == 4) return std::bit_cast<std::uint32_t>(x);
-  else return std::bit_cast<std::uint64_t>(x);
+  if constexpr (sizeof(F) == 4)
+    return std::bit_cast<std::uint32_t>(x);
+  else
+    return std::bit_cast<std::uint64_t>(x);
 }
 
 }  // namespace
 
-TEST_CASE("parallel_reduce over elements equals std::accumulate for every size", "[parallel_reduce]") {
+TEST_CASE("parallel_reduce over elements equals std::accumulate for every size",
+          "[parallel_reduce]") {
   weft::thread_pool pool(4);
   for (std::size_t n : weft_test::sizes) {
     INFO("n = " << n);
@@ -76,10 +79,10 @@ TEST_CASE("parallel_reduce over elements equals std::accumulate for every size",
     const long long expected = std::accumulate(v.begin(), v.end(), 5LL);
     REQUIRE(weft::parallel_reduce(pool, v, 0LL, std::plus<>{}) + 5 == expected);
     // map then reduce.
-    const long long squares = std::accumulate(v.begin(), v.end(), 0LL,
-                                              [](long long acc, long long x) { return acc + x * x % 1000; });
-    REQUIRE(weft::parallel_reduce(pool, v, 0LL, [](long long x) { return x * x % 1000; },
-                                  std::plus<>{}) == squares);
+    const long long squares = std::accumulate(
+        v.begin(), v.end(), 0LL, [](long long acc, long long x) { return acc + x * x % 1000; });
+    REQUIRE(weft::parallel_reduce(
+                pool, v, 0LL, [](long long x) { return x * x % 1000; }, std::plus<>{}) == squares);
     // max: identity is the lowest value.
     if (n > 0) {
       REQUIRE(weft::parallel_reduce(pool, v, std::numeric_limits<long long>::min(),
@@ -93,10 +96,12 @@ TEST_CASE("parallel_reduce over an empty range returns the identity", "[parallel
   weft::thread_pool pool(2);
   const std::vector<int> empty;
   REQUIRE(weft::parallel_reduce(pool, empty, 42, std::plus<>{}) == 42);
-  REQUIRE(weft::parallel_reduce(pool, empty, std::string("id"), [](const int&) { return std::string("x"); },
-                                std::plus<>{}) == "id");
-  REQUIRE(weft::parallel_reduce(pool, weft::chunked(5, 5, 1), 7,
-                                [](weft::chunk<int>) { return 1; }, std::plus<>{}) == 7);
+  REQUIRE(weft::parallel_reduce(
+              pool, empty, std::string("id"), [](const int&) { return std::string("x"); },
+              std::plus<>{}) == "id");
+  REQUIRE(weft::parallel_reduce(
+              pool, weft::chunked(5, 5, 1), 7, [](weft::chunk<int>) { return 1; }, std::plus<>{}) ==
+          7);
 }
 
 TEST_CASE("parallel_reduce over chunks equals the sequential sum for every size and grain",
@@ -141,13 +146,15 @@ TEST_CASE("parallel_reduce over the chunks of a negative signed range", "[parall
   REQUIRE(sum == expected);
 }
 
-TEST_CASE("parallel_reduce accepts vector, array, deque, span and rvalue ranges", "[parallel_reduce]") {
+TEST_CASE("parallel_reduce accepts vector, array, deque, span and rvalue ranges",
+          "[parallel_reduce]") {
   weft::thread_pool pool(3);
   std::array<int, 10> a{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   REQUIRE(weft::parallel_reduce(pool, a, 0, std::plus<>{}) == 55);
   std::deque<int> d(5000, 2);
   REQUIRE(weft::parallel_reduce(pool, d, 0, std::plus<>{}) == 10000);
-  REQUIRE(weft::parallel_reduce(pool, std::span<const int>(a).subspan(2, 3), 0, std::plus<>{}) == 12);
+  REQUIRE(weft::parallel_reduce(pool, std::span<const int>(a).subspan(2, 3), 0, std::plus<>{}) ==
+          12);
   REQUIRE(weft::parallel_reduce(pool, std::vector<int>(300, 3), 0, std::plus<>{}) == 900);
 #if WEFT_TEST_VIEWS
   REQUIRE(weft::parallel_reduce(pool, std::views::iota(1, 101), 0, std::plus<>{}) == 5050);
@@ -164,16 +171,18 @@ TEST_CASE("parallel_reduce works for a result type that is not default-construct
   // 3-argument form: each int is converted to total.
   REQUIRE(weft::parallel_reduce(pool, v, total(0), add).value == 50005000);
   // map form.
-  REQUIRE(weft::parallel_reduce(pool, v, total(0), [](int x) { return total(2 * x); }, add).value ==
-          100010000);
+  REQUIRE(weft::parallel_reduce(
+              pool, v, total(0), [](int x) { return total(2 * x); }, add)
+              .value == 100010000);
   // chunked form.
-  REQUIRE(weft::parallel_reduce(pool, weft::chunked(1, 10001, 17), total(0),
-                                [](weft::chunk<int> c) {
-                                  long long s = 0;
-                                  for (int i : c) s += i;
-                                  return total(s);
-                                },
-                                add)
+  REQUIRE(weft::parallel_reduce(
+              pool, weft::chunked(1, 10001, 17), total(0),
+              [](weft::chunk<int> c) {
+                long long s = 0;
+                for (int i : c) s += i;
+                return total(s);
+              },
+              add)
               .value == 50005000);
 }
 
@@ -214,13 +223,14 @@ TEST_CASE("parallel_reduce with a non-commutative operation gives the sequential
       matrix expected = identity_matrix;
       for (const auto& m : ms) expected = multiply(expected, m);
       REQUIRE(weft::parallel_reduce(pool, ms, identity_matrix, multiply) == expected);
-      REQUIRE(weft::parallel_reduce(pool, weft::chunked(std::size_t{0}, n, 3), identity_matrix,
-                                    [&](weft::chunk<std::size_t> c) {
-                                      matrix p = identity_matrix;
-                                      for (std::size_t i : c) p = multiply(p, ms[i]);
-                                      return p;
-                                    },
-                                    multiply) == expected);
+      REQUIRE(weft::parallel_reduce(
+                  pool, weft::chunked(std::size_t{0}, n, 3), identity_matrix,
+                  [&](weft::chunk<std::size_t> c) {
+                    matrix p = identity_matrix;
+                    for (std::size_t i : c) p = multiply(p, ms[i]);
+                    return p;
+                  },
+                  multiply) == expected);
     }
   }
   SECTION("string concatenation") {
@@ -230,12 +240,13 @@ TEST_CASE("parallel_reduce with a non-commutative operation gives the sequential
     std::string expected;
     for (int x : v) expected += std::to_string(x) + ",";
     const auto concatenate = [](std::string a, const std::string& b) { return a + b; };
-    REQUIRE(weft::parallel_reduce(pool, v, std::string(),
-                                  [](int x) { return std::to_string(x) + ","; }, concatenate) ==
-            expected);
-    REQUIRE(weft::parallel_reduce(pool, weft::chunked(0, static_cast<int>(n), 1), std::string(),
-                                  [](weft::chunk<int> c) { return std::to_string(c.first()) + ","; },
-                                  concatenate) == expected);
+    REQUIRE(weft::parallel_reduce(
+                pool, v, std::string(), [](int x) { return std::to_string(x) + ","; },
+                concatenate) == expected);
+    REQUIRE(weft::parallel_reduce(
+                pool, weft::chunked(0, static_cast<int>(n), 1), std::string(),
+                [](weft::chunk<int> c) { return std::to_string(c.first()) + ","; },
+                concatenate) == expected);
   }
 }
 
@@ -272,8 +283,8 @@ TEST_CASE("parallel_reduce is bitwise deterministic across pool sizes for floati
   REQUIRE(all_equal(mapped_double));
   REQUIRE(all_equal(chunked_double));
   // The data really is order-sensitive: a plain left fold gives a different float sum, so the
-  // check above could catch a schedule-dependent bracketing. (Not asserted for double: a match there
-  // would be a coincidence, not a failure.)
+  // check above could catch a schedule-dependent bracketing. (Not asserted for double: a match
+  // there would be a coincidence, not a failure.)
   const float left_fold = std::accumulate(floats.begin(), floats.end(), 0.0f);
   const float reversed = std::accumulate(floats.rbegin(), floats.rend(), 0.0f);
   REQUIRE(bits(left_fold) != bits(reversed));
@@ -282,10 +293,12 @@ TEST_CASE("parallel_reduce is bitwise deterministic across pool sizes for floati
 TEST_CASE("parallel_reduce without a pool runs on default_pool()", "[parallel_reduce]") {
   std::vector<int> v(1000, 1);
   REQUIRE(weft::parallel_reduce(v, 0, std::plus<>{}) == 1000);
-  REQUIRE(weft::parallel_reduce(v, 0, [](int x) { return 3 * x; }, std::plus<>{}) == 3000);
-  REQUIRE(weft::parallel_reduce(weft::chunked(0, 1000, 7), 0,
-                                [](weft::chunk<int> c) { return static_cast<int>(c.size()); },
-                                std::plus<>{}) == 1000);
+  REQUIRE(weft::parallel_reduce(
+              v, 0, [](int x) { return 3 * x; }, std::plus<>{}) == 3000);
+  REQUIRE(weft::parallel_reduce(
+              weft::chunked(0, 1000, 7), 0,
+              [](weft::chunk<int> c) { return static_cast<int>(c.size()); },
+              std::plus<>{}) == 1000);
   // And the default pool gives the same bits as any other pool.
   const auto doubles = awkward_floats<double>(20000, 3);
   weft::thread_pool two(2);
@@ -299,12 +312,13 @@ TEST_CASE("parallel_reduce calls map exactly once per element and per_chunk once
   std::vector<std::atomic<int>> calls(20000);
   std::vector<std::size_t> in(calls.size());
   std::iota(in.begin(), in.end(), std::size_t{0});
-  const auto sum = weft::parallel_reduce(pool, in, std::size_t{0},
-                                         [&](std::size_t i) {
-                                           calls[i].fetch_add(1);
-                                           return i;
-                                         },
-                                         std::plus<>{});
+  const auto sum = weft::parallel_reduce(
+      pool, in, std::size_t{0},
+      [&](std::size_t i) {
+        calls[i].fetch_add(1);
+        return i;
+      },
+      std::plus<>{});
   REQUIRE(sum == in.size() * (in.size() - 1) / 2);
   std::size_t wrong = 0;
   for (auto& c : calls)
@@ -313,10 +327,13 @@ TEST_CASE("parallel_reduce calls map exactly once per element and per_chunk once
 
   const auto range = weft::chunked(std::size_t{0}, std::size_t{20000}, 7);
   std::vector<std::atomic<int>> chunk_calls(range.size());
-  weft::parallel_reduce(pool, range, 0, [&](weft::chunk<std::size_t> c) {
-    chunk_calls[c.index()].fetch_add(1);
-    return 0;
-  }, std::plus<>{});
+  weft::parallel_reduce(
+      pool, range, 0,
+      [&](weft::chunk<std::size_t> c) {
+        chunk_calls[c.index()].fetch_add(1);
+        return 0;
+      },
+      std::plus<>{});
   wrong = 0;
   for (auto& c : chunk_calls)
     if (c.load() != 1) ++wrong;

@@ -2,8 +2,6 @@
 // std::exclusive_scan, including non-commutative operations and determinism across pool sizes.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -17,6 +15,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "primitives_support.hpp"
 
@@ -33,7 +33,8 @@ std::vector<double> awkward_doubles(std::size_t n, unsigned seed) {
 
 std::vector<std::uint64_t> to_bits(const std::vector<double>& v) {
   std::vector<std::uint64_t> out(v.size());
-  std::transform(v.begin(), v.end(), out.begin(), [](double x) { return std::bit_cast<std::uint64_t>(x); });
+  std::transform(v.begin(), v.end(), out.begin(),
+                 [](double x) { return std::bit_cast<std::uint64_t>(x); });
   return out;
 }
 
@@ -70,8 +71,8 @@ TEST_CASE("parallel_exclusive_scan equals std::exclusive_scan for every size", "
 TEST_CASE("parallel scans with a non-commutative operation keep the order of the operands",
           "[parallel_scan]") {
   weft::thread_pool pool(4);
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{7},
-                        std::size_t{500}}) {
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{500}}) {
     INFO("n = " << n);
     std::vector<std::string> in(n);
     for (std::size_t i = 0; i < n; ++i) in[i] = std::to_string(i) + ";";
@@ -111,17 +112,20 @@ TEST_CASE("parallel scans accept array, deque, span and rvalue inputs", "[parall
   for (std::size_t i = 0; i < dout.size(); ++i) REQUIRE(dout[i] == static_cast<int>(i));
 
   std::vector<int> span_out(3);
-  weft::parallel_inclusive_scan(pool, std::span<const int>(a).subspan(3), span_out.begin(), std::plus<>{});
+  weft::parallel_inclusive_scan(pool, std::span<const int>(a).subspan(3), span_out.begin(),
+                                std::plus<>{});
   REQUIRE(span_out == std::vector<int>{4, 9, 15});
 
   std::vector<int> rvalue_out(4);
-  weft::parallel_exclusive_scan(pool, std::vector<int>{1, 1, 1, 1}, rvalue_out.begin(), 10, std::plus<>{});
+  weft::parallel_exclusive_scan(pool, std::vector<int>{1, 1, 1, 1}, rvalue_out.begin(), 10,
+                                std::plus<>{});
   REQUIRE(rvalue_out == std::vector<int>{10, 11, 12, 13});
 
   // Output into a deque's random-access iterator.
   std::deque<int> deque_out(6);
   weft::parallel_inclusive_scan(pool, a, deque_out.begin(), std::multiplies<>{});
-  REQUIRE(std::vector<int>(deque_out.begin(), deque_out.end()) == std::vector<int>{1, 2, 6, 24, 120, 720});
+  REQUIRE(std::vector<int>(deque_out.begin(), deque_out.end()) ==
+          std::vector<int>{1, 2, 6, 24, 120, 720});
 }
 
 TEST_CASE("parallel scans are bitwise deterministic across pool sizes", "[parallel_scan]") {
@@ -155,7 +159,8 @@ TEST_CASE("parallel scans without a pool run on default_pool()", "[parallel_scan
   for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == static_cast<int>(i) - 1);
 }
 
-TEST_CASE("parallel_inclusive_scan may write in place, like std::inclusive_scan", "[parallel_scan]") {
+TEST_CASE("parallel_inclusive_scan may write in place, like std::inclusive_scan",
+          "[parallel_scan]") {
   weft::thread_pool pool(4);
   for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{5000}}) {
     INFO("n = " << n);
@@ -172,7 +177,8 @@ TEST_CASE("parallel_inclusive_scan may write in place, like std::inclusive_scan"
   }
 }
 
-TEST_CASE("parallel_exclusive_scan may write in place, like std::exclusive_scan", "[parallel_scan]") {
+TEST_CASE("parallel_exclusive_scan may write in place, like std::exclusive_scan",
+          "[parallel_scan]") {
   weft::thread_pool pool(4);
   for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{5000}}) {
     INFO("n = " << n);

@@ -2,12 +2,12 @@
 // wake_one, wake (directed) and wake_all.
 #include <weft/detail/parking.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <thread>
+
+#include <catch2/catch.hpp>
 
 namespace {
 

@@ -35,7 +35,8 @@
 namespace weft_test {
 
 // The largest input size the tests use: 2^20, or 2^14 under a sanitizer.
-inline constexpr std::size_t big = WEFT_TEST_SANITIZED ? std::size_t{1} << 14 : std::size_t{1} << 20;
+inline constexpr std::size_t big =
+    WEFT_TEST_SANITIZED ? std::size_t{1} << 14 : std::size_t{1} << 20;
 
 // The sizes every primitive is checked at.
 inline constexpr std::size_t sizes[] = {0, 1, 2, 7, 1000, big};

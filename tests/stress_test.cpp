@@ -6,10 +6,6 @@
 // WEFT_STRESS_SEED sets the seed (printed on failure).
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
-#include "timeouts.hpp"
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,6 +16,10 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
 
 namespace {
 
@@ -67,8 +67,12 @@ std::uint64_t leaf(std::uint64_t seed) noexcept {
 }
 
 // The shape of the work at one node, and how many children it has.
-int shape_of(std::uint64_t seed) noexcept { return static_cast<int>(seed % 4); }
-int children_of(std::uint64_t seed) noexcept { return 2 + static_cast<int>((seed >> 8) % 3); }
+int shape_of(std::uint64_t seed) noexcept {
+  return static_cast<int>(seed % 4);
+}
+int children_of(std::uint64_t seed) noexcept {
+  return 2 + static_cast<int>((seed >> 8) % 3);
+}
 
 // The reference: the same tree, computed sequentially.
 std::uint64_t expected(int depth, std::uint64_t seed) {
@@ -76,7 +80,8 @@ std::uint64_t expected(int depth, std::uint64_t seed) {
   const int shape = shape_of(seed);
   const int children = shape == 0 ? 2 : children_of(seed);
   std::uint64_t sum = leaf(seed);
-  for (int i = 0; i < children; ++i) sum += expected(depth - 1, mix(seed, static_cast<std::uint64_t>(i)));
+  for (int i = 0; i < children; ++i)
+    sum += expected(depth - 1, mix(seed, static_cast<std::uint64_t>(i)));
   return sum;
 }
 
@@ -85,10 +90,13 @@ std::uint64_t expected(int depth, std::uint64_t seed) {
 std::uint64_t parallel(weft::thread_pool& pool, int depth, std::uint64_t seed) {
   if (depth == 0) return leaf(seed);
   const int shape = shape_of(seed);
-  const auto child = [&](int i) { return parallel(pool, depth - 1, mix(seed, static_cast<std::uint64_t>(i))); };
+  const auto child = [&](int i) {
+    return parallel(pool, depth - 1, mix(seed, static_cast<std::uint64_t>(i)));
+  };
   std::uint64_t sum = leaf(seed);
   if (shape == 0) {
-    auto [a, b] = weft::join(pool, [&] { return child(0); }, [&] { return child(1); });
+    auto [a, b] = weft::join(
+        pool, [&] { return child(0); }, [&] { return child(1); });
     return sum + a + b;
   }
   const int children = children_of(seed);
@@ -122,21 +130,23 @@ struct feeder_report {
 
 }  // namespace
 
-TEST_CASE("stress: nested join, task_group, parallel_for and isolate from 3 outside threads give exact results") {
+TEST_CASE(
+    "stress: nested join, task_group, parallel_for and isolate from 3 outside threads give exact "
+    "results") {
   const double seconds = stress_seconds();
   const std::uint64_t seed = stress_seed();
   INFO("WEFT_STRESS_SEED=" << seed << " WEFT_STRESS_SECONDS=" << seconds);
 
   weft::thread_pool pool{3};
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
 
   std::vector<std::future<feeder_report>> feeders;
   for (int t = 0; t < 3; ++t) {
     feeders.push_back(std::async(std::launch::async, [&pool, deadline, seed, t] {
       feeder_report report;
       std::mt19937_64 random(mix(seed, static_cast<std::uint64_t>(100 + t)));
-      const auto check = [&](std::uint64_t got, int depth, std::uint64_t node_seed, const char* how) {
+      const auto check = [&](std::uint64_t got, int depth, std::uint64_t node_seed,
+                             const char* how) {
         ++report.operations;
         if (got != expected(depth, node_seed) && report.mismatches++ == 0)
           report.first_mismatch = std::string(how) + " depth " + std::to_string(depth) + " seed " +
@@ -150,7 +160,8 @@ TEST_CASE("stress: nested join, task_group, parallel_for and isolate from 3 outs
             check(parallel(pool, depth, node_seed), depth, node_seed, "direct");
             break;
           case 1: {  // as a submitted task
-            auto future = pool.submit([&pool, depth, node_seed] { return parallel(pool, depth, node_seed); });
+            auto future =
+                pool.submit([&pool, depth, node_seed] { return parallel(pool, depth, node_seed); });
             check(weft_test::get(future), depth, node_seed, "submit");
             break;
           }
@@ -173,7 +184,8 @@ TEST_CASE("stress: nested join, task_group, parallel_for and isolate from 3 outs
                                [&](weft::chunk<std::size_t> c) {
                                  for (std::size_t i : c) got[i] = parallel(pool, depth, seeds[i]);
                                });
-            for (std::size_t i = 0; i < seeds.size(); ++i) check(got[i], depth, seeds[i], "parallel_for");
+            for (std::size_t i = 0; i < seeds.size(); ++i)
+              check(got[i], depth, seeds[i], "parallel_for");
             break;
           }
         }

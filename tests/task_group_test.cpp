@@ -1,10 +1,6 @@
 // Tests of weft::task_group: run/wait, exceptions, reuse, destruction, waits from anywhere.
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
-#include "timeouts.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -16,6 +12,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
 
 namespace {
 
@@ -30,7 +30,8 @@ void nested_groups(weft::thread_pool& pool, int depth, std::atomic<long>& leaves
     return;
   }
   weft::task_group group{pool};
-  for (int i = 0; i < 3; ++i) group.run([&pool, depth, &leaves] { nested_groups(pool, depth - 1, leaves); });
+  for (int i = 0; i < 3; ++i)
+    group.run([&pool, depth, &leaves] { nested_groups(pool, depth - 1, leaves); });
   group.wait();
 }
 
@@ -170,7 +171,8 @@ TEST_CASE("task_group::wait rethrows the first exception and skips tasks not yet
 TEST_CASE("task_group::wait rethrows exactly one of several exceptions") {
   weft::thread_pool pool{2};
   weft::task_group group{pool};
-  for (int i = 0; i < 100; ++i) group.run([i] { throw std::runtime_error("failure " + std::to_string(i)); });
+  for (int i = 0; i < 100; ++i)
+    group.run([i] { throw std::runtime_error("failure " + std::to_string(i)); });
   try {
     group.wait();
     FAIL("wait did not throw");
@@ -325,8 +327,9 @@ TEST_CASE("task_groups nest to depth 4 on a 2-worker pool") {
       for (int i = 0; i < 3; ++i) {
         outer.run([&] {
           weft::parallel_for(pool, weft::chunked(0, 6, 1), [&](weft::chunk<int>) {
-            weft::join(pool, [&] { nested_groups(pool, 1, leaves); },
-                       [&] { nested_groups(pool, 1, leaves); });
+            weft::join(
+                pool, [&] { nested_groups(pool, 1, leaves); },
+                [&] { nested_groups(pool, 1, leaves); });
           });
         });
       }
@@ -352,7 +355,8 @@ TEST_CASE("tasks run from outside are all executed when another thread waits for
   REQUIRE(done.load() == 10000);
 }
 
-TEST_CASE("a task_group destroyed without wait by the thread that ran its tasks gives its slot back") {
+TEST_CASE(
+    "a task_group destroyed without wait by the thread that ran its tasks gives its slot back") {
   weft::thread_pool pool{1};
   std::atomic<int> done{0};
   for (int round = 0; round < 20; ++round) {  // more rounds than caller slots

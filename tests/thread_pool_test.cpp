@@ -2,10 +2,6 @@
 // cost, participant indices and default_pool().
 #include <weft/weft.hpp>
 
-#include <catch2/catch.hpp>
-
-#include "timeouts.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -19,6 +15,10 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "timeouts.hpp"
 
 #if defined(__linux__)
 #include <sched.h>
@@ -183,8 +183,10 @@ TEST_CASE("submit accepts move-only callables and move-only arguments") {
   weft::thread_pool pool{2};
   auto owned = std::make_unique<int>(40);
   auto from_lambda = pool.submit([p = std::move(owned)] { return *p + 2; });
-  auto from_functor = pool.submit(move_only_adder{std::make_unique<int>(1)}, std::make_unique<int>(2));
-  auto returns_move_only = pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(9));
+  auto from_functor =
+      pool.submit(move_only_adder{std::make_unique<int>(1)}, std::make_unique<int>(2));
+  auto returns_move_only =
+      pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(9));
   await(from_lambda);
   REQUIRE(from_lambda.get() == 42);
   await(from_functor);
@@ -296,8 +298,8 @@ TEST_CASE("participant_index is below max_participants inside tasks and nullopt 
     REQUIRE(*value < pool.size());  // submitted tasks run on workers
   }
   // A caller that joins in gets an index too, below max_participants.
-  auto [a, b] = weft::join(pool, [&] { return pool.participant_index(); },
-                           [&] { return pool.participant_index(); });
+  auto [a, b] = weft::join(
+      pool, [&] { return pool.participant_index(); }, [&] { return pool.participant_index(); });
   REQUIRE(a.has_value());
   REQUIRE(*a < pool.max_participants());
   REQUIRE(b.has_value());
@@ -344,7 +346,8 @@ TEST_CASE("an idle pool uses no measurable CPU") {
   const double cpu_start = cpu_seconds();
   std::this_thread::sleep_for(500ms);
   const double cpu_used = cpu_seconds() - cpu_start;
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   INFO("CPU used while idle: " << cpu_used << " s over " << wall << " s");
   REQUIRE(cpu_used < 0.05 * wall);
 }

@@ -7,8 +7,6 @@
 // test case on its own).
 #pragma once
 
-#include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <utility>
+
+#include <catch2/catch.hpp>
 
 namespace weft_test {
 

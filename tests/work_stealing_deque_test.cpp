@@ -1,14 +1,14 @@
 // Tests of weft::detail::work_stealing_deque, the Chase-Lev deque behind every participant.
 #include <weft/detail/work_stealing_deque.hpp>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 namespace {
 
@@ -22,7 +22,8 @@ TEST_CASE("work_stealing_deque: the owner pops the newest task first (LIFO)") {
   deque_type deque;
   std::vector<int> items(10);
   for (auto& item : items) deque.push(&item, nullptr);
-  for (int i = 9; i >= 0; --i) REQUIRE(deque.pop(accept_all).task == &items[static_cast<std::size_t>(i)]);
+  for (int i = 9; i >= 0; --i)
+    REQUIRE(deque.pop(accept_all).task == &items[static_cast<std::size_t>(i)]);
   REQUIRE(deque.pop(accept_all).task == nullptr);
   REQUIRE(deque.looks_empty());
 }
@@ -130,7 +131,8 @@ TEST_CASE("work_stealing_deque: the tag travels with the task through growth") {
   }
 }
 
-TEST_CASE("work_stealing_deque: with one owner and three thieves every task is taken exactly once") {
+TEST_CASE(
+    "work_stealing_deque: with one owner and three thieves every task is taken exactly once") {
   constexpr int rounds = 200;
   constexpr std::size_t per_round = 2000;
   constexpr int thieves = 3;

@@ -18,6 +18,8 @@
 // task per shard: no locks, and no two tasks touch the same map.
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -29,8 +31,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 #include "csv.hpp"
 #include "schema.hpp"
@@ -279,13 +279,12 @@ constexpr std::uint64_t pack_word(std::string_view w) {
 // The pain-term stop list of the contract, packed and sorted (every stop word has 3 to 8 bytes).
 inline constexpr auto stop_words = [] {
   constexpr std::string_view words[] = {
-      "the",   "and",   "for",   "with",   "that",  "this",  "was",   "were",  "are",
-      "has",   "have",  "had",   "not",    "but",   "from",  "you",   "your",  "they",
-      "them",  "their", "our",   "she",    "her",   "his",   "him",   "its",   "all",
-      "any",   "can",   "did",   "does",   "into",  "out",   "about", "after", "again",
-      "been",  "being", "than",  "then",   "there", "these", "those", "very",  "will",
-      "would", "could", "should", "just",  "also",  "what",  "when",  "which", "who",
-      "why",   "how",   "customer", "agent", "call"};
+      "the",   "and",   "for",   "with",  "that",  "this",  "was",      "were",   "are",  "has",
+      "have",  "had",   "not",   "but",   "from",  "you",   "your",     "they",   "them", "their",
+      "our",   "she",   "her",   "his",   "him",   "its",   "all",      "any",    "can",  "did",
+      "does",  "into",  "out",   "about", "after", "again", "been",     "being",  "than", "then",
+      "there", "these", "those", "very",  "will",  "would", "could",    "should", "just", "also",
+      "what",  "when",  "which", "who",   "why",   "how",   "customer", "agent",  "call"};
   std::array<std::uint64_t, std::size(words)> packed{};
   for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = pack_word(words[i]);
   std::sort(packed.begin(), packed.end());
@@ -379,7 +378,8 @@ class interaction_handler {
           if (!parse_timestamp(v, timestamp)) rule = "a real date and time as YYYY-MM-DDTHH:MM:SSZ";
           break;
         case ic_channel:
-          if ((channel = find_name(channel_names, v)) < 0) rule = "phone, email, chat, web or branch";
+          if ((channel = find_name(channel_names, v)) < 0)
+            rule = "phone, email, chat, web or branch";
           break;
         case ic_topic:
           if ((topic = find_name(topic_names, v)) < 0) rule = "one of the ten topics";
@@ -393,13 +393,18 @@ class interaction_handler {
           handle = static_cast<std::uint32_t>(value);
           break;
         case ic_resolved:
-          if (v == "0" || v == "1") resolved = v[0] == '1';
-          else rule = "0 or 1";
+          if (v == "0" || v == "1")
+            resolved = v[0] == '1';
+          else
+            rule = "0 or 1";
           break;
         case ic_csat:
-          if (v.empty()) csat = 0;
-          else if (parse_uint(v, 5, value) && value >= 1) csat = static_cast<std::uint8_t>(value);
-          else rule = "empty or an integer from 1 to 5";
+          if (v.empty())
+            csat = 0;
+          else if (parse_uint(v, 5, value) && value >= 1)
+            csat = static_cast<std::uint8_t>(value);
+          else
+            rule = "empty or an integer from 1 to 5";
           break;
         case ic_notes:
           notes = v;
@@ -427,9 +432,9 @@ class interaction_handler {
     if (!t.any_valid || timestamp > t.latest) t.latest = timestamp;
     t.any_valid = true;
     if (pain) count_pain_terms(notes, t.terms, token);
-    out.events[shard_of(customer_id)].push_back(customer_event{
-        customer_id, timestamp, wait, static_cast<std::uint8_t>(pain),
-        static_cast<std::uint8_t>(resolved == 0), csat});
+    out.events[shard_of(customer_id)].push_back(
+        customer_event{customer_id, timestamp, wait, static_cast<std::uint8_t>(pain),
+                       static_cast<std::uint8_t>(resolved == 0), csat});
   }
 
   partial combine(partial a, partial b) const {
@@ -437,8 +442,10 @@ class interaction_handler {
     for (std::size_t s = 0; s < customer_shards; ++s) {
       auto& x = a.events[s];
       auto& y = b.events[s];
-      if (x.empty()) x = std::move(y);
-      else x.insert(x.end(), y.begin(), y.end());
+      if (x.empty())
+        x = std::move(y);
+      else
+        x.insert(x.end(), y.begin(), y.end());
     }
     return a;
   }
@@ -472,10 +479,7 @@ class interaction_handler {
 
   const interaction_totals& totals() const { return totals_; }
   interaction_totals& totals() { return totals_; }
-  const std::array<customer_map, customer_shards>& shards()
-      const {
-    return shards_;
-  }
+  const std::array<customer_map, customer_shards>& shards() const { return shards_; }
 
  private:
   weft::thread_pool& pool_;
@@ -558,16 +562,20 @@ class customer_handler {
       const char* rule = nullptr;
       switch (roles_[i]) {
         case cc_customer_id:
-          if (!parse_uint(v, ~std::uint64_t{0}, x.customer_id)) rule = "an integer up to 2^64-1";
-          else have_id = true;
+          if (!parse_uint(v, ~std::uint64_t{0}, x.customer_id))
+            rule = "an integer up to 2^64-1";
+          else
+            have_id = true;
           break;
         case cc_tenure_months:
           if (!parse_uint(v, 0xffffffffu, value)) rule = "an integer up to 2^32-1";
           x.info.tenure_months = static_cast<std::uint32_t>(value);
           break;
         case cc_churned:
-          if (v == "0" || v == "1") x.info.churned = v[0] == '1';
-          else rule = "0 or 1";
+          if (v == "0" || v == "1")
+            x.info.churned = v[0] == '1';
+          else
+            rule = "0 or 1";
           break;
         default:
           break;
@@ -593,9 +601,12 @@ class customer_handler {
     a.read += b.read;
     a.invalid += b.invalid;
     a.errors.merge(std::move(b.errors));
-    if (a.rows.empty()) a.rows = std::move(b.rows);
-    else a.rows.insert(a.rows.end(), b.rows.begin(), b.rows.end());
-    if (a.candidates.empty()) a.candidates = std::move(b.candidates);
+    if (a.rows.empty())
+      a.rows = std::move(b.rows);
+    else
+      a.rows.insert(a.rows.end(), b.rows.begin(), b.rows.end());
+    if (a.candidates.empty())
+      a.candidates = std::move(b.candidates);
     else
       a.candidates.insert(a.candidates.end(), std::make_move_iterator(b.candidates.begin()),
                           std::make_move_iterator(b.candidates.end()));

@@ -9,6 +9,8 @@
 // size except the number of distinct customers (and of distinct pain terms).
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -19,10 +21,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
-#include <weft/weft.hpp>
-
 #include "aggregate.hpp"
 #include "churn.hpp"
 #include "csv.hpp"
@@ -30,12 +28,13 @@
 #include "records.hpp"
 #include "report.hpp"
 #include "schema.hpp"
+#include <unistd.h>
 
 namespace customer_analysis {
 
 struct analyze_options {
-  std::string interactions;               // path as given on the command line
-  std::optional<std::string> customers;   // path, if any
+  std::string interactions;              // path as given on the command line
+  std::optional<std::string> customers;  // path, if any
   std::size_t chunk_bytes = std::size_t{1} << 20;
   std::size_t max_record_bytes = std::size_t{1} << 20;
   bool progress = false;   // draw a progress bar on stderr
@@ -73,9 +72,11 @@ class progress_bar {
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double mb = static_cast<double>(done_) / 1e6;
     const double rate = secs > 0 ? mb / secs : 0;
-    const double frac = total_ ? std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_)) : 1.0;
+    const double frac =
+        total_ ? std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_)) : 1.0;
     const int width = 30, filled = static_cast<int>(frac * width);
-    const double eta = rate > 0 ? (static_cast<double>(total_ - std::min(total_, done_)) / 1e6) / rate : 0;
+    const double eta =
+        rate > 0 ? (static_cast<double>(total_ - std::min(total_, done_)) / 1e6) / rate : 0;
     std::fprintf(stderr, "\r[%.*s%*s] %.1f/%.1f MB  %.1f MB/s  ETA %d:%02d ", filled,
                  "##############################", width - filled, "", mb,
                  static_cast<double>(total_) / 1e6, rate, static_cast<int>(eta) / 60,

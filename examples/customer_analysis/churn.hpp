@@ -10,6 +10,8 @@
 // whole model - are bitwise the same for any --threads.
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -19,8 +21,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 #include "aggregate.hpp"
 
@@ -214,7 +214,8 @@ inline churn_result run_churn(weft::thread_pool& pool,
                       if (p[a] != p[c]) return p[a] > p[c];
                       return people[a].first < people[c].first;
                     });
-  for (std::size_t i = 0; i < k; ++i) r.at_risk.emplace_back(people[stayers[i]].first, p[stayers[i]]);
+  for (std::size_t i = 0; i < k; ++i)
+    r.at_risk.emplace_back(people[stayers[i]].first, p[stayers[i]]);
   return r;
 }
 

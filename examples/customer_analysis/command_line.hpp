@@ -11,10 +11,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "schema.hpp"
 #include <fcntl.h>
 #include <unistd.h>
-
-#include "schema.hpp"
 
 namespace customer_analysis {
 
@@ -23,8 +22,8 @@ struct usage_error : std::runtime_error {
 };
 
 // A plain decimal integer (digits only) within [min, max].
-inline std::uint64_t parse_number(const std::string& text, const char* option,
-                                  std::uint64_t min, std::uint64_t max) {
+inline std::uint64_t parse_number(const std::string& text, const char* option, std::uint64_t min,
+                                  std::uint64_t max) {
   std::uint64_t v = 0;
   if (!parse_uint(text, max, v) || v < min) {
     throw usage_error(std::string(option) + " must be " +
@@ -35,8 +34,8 @@ inline std::uint64_t parse_number(const std::string& text, const char* option,
   return v;
 }
 
-// Writes `text` to `path` atomically: a temporary file in the same directory, then rename(), so that
-// a failure never leaves a partial report nor harms an existing one.
+// Writes `text` to `path` atomically: a temporary file in the same directory, then rename(), so
+// that a failure never leaves a partial report nor harms an existing one.
 inline void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

@@ -151,8 +151,8 @@ inline std::size_t find_terminator(const char* d, std::size_t p, std::size_t n, 
 // (after a BOM), with bounded memory, before the parallel reading of the data starts.
 struct header_result {
   enum class kind { ok, empty, only_blank, too_long, unterminated } status = kind::empty;
-  std::string bytes;          // the header record, without its line break
-  std::uint64_t data_offset;  // file offset just after the header's line break (or end of file)
+  std::string bytes;              // the header record, without its line break
+  std::uint64_t data_offset;      // file offset just after the header's line break (or end of file)
   std::uint64_t lfs_before_data;  // LFs in [0, data_offset)
 };
 

@@ -15,6 +15,8 @@
 // own pain rates, with a few topic-specific channel strengths.
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -27,12 +29,9 @@
 #include <string_view>
 #include <vector>
 
+#include "schema.hpp"
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <weft/weft.hpp>
-
-#include "schema.hpp"
 
 namespace customer_analysis {
 
@@ -54,7 +53,7 @@ struct rng {
     return z ^ (z >> 31);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  std::uint64_t below(std::uint64_t n) { return n ? next() % n : 0; }         // bias is irrelevant here
+  std::uint64_t below(std::uint64_t n) { return n ? next() % n : 0; }  // bias is irrelevant here
   bool chance(double p) { return uniform() < p; }
   template <std::size_t N>
   std::size_t weighted(const double (&w)[N]) {
@@ -148,10 +147,10 @@ inline const std::vector<std::vector<std::string_view>>& topic_phrases() {
   static const std::vector<std::vector<std::string_view>> p = {
       {"asked about the premium increase", "invoice did not match the statement",
        "wants to change the payment date", "autopay set up, confirmed by e-mail"},
-      {"claim status update", "sent the documents for the claim",
-       "claim paid, thanked us", "asked why the claim needs a \"physician statement\""},
-      {"partial withdrawal request", "questions on surrender charges",
-       "needs funds by Friday", "RMD withdrawal for this year"},
+      {"claim status update", "sent the documents for the claim", "claim paid, thanked us",
+       "asked why the claim needs a \"physician statement\""},
+      {"partial withdrawal request", "questions on surrender charges", "needs funds by Friday",
+       "RMD withdrawal for this year"},
       {"asked about the renewal rate", "compared our rate with a bank CD",
        "rate lock questions, 5-year option"},
       {"address update", "change of ownership form", "add a long-term care rider",
@@ -166,13 +165,19 @@ inline const std::vector<std::vector<std::string_view>>& topic_phrases() {
       {"general question", "wanted a callback", "asked for the mailing address"}};
   return p;
 }
-inline constexpr std::string_view pain_phrases[] = {
-    "still waiting on the refund", "transferred three times", "long hold time",
-    "nobody called back", "form rejected again", "portal error again, cannot log in",
-    "told it is \"in process\" for weeks", "frustrated, threatens to cancel",
-    "no resolution, will call again", "payment missing", "wrong amount withheld, again"};
-inline constexpr std::string_view calm_phrases[] = {
-    "resolved on first contact", "satisfied", "thanks, all clear", "no further action"};
+inline constexpr std::string_view pain_phrases[] = {"still waiting on the refund",
+                                                    "transferred three times",
+                                                    "long hold time",
+                                                    "nobody called back",
+                                                    "form rejected again",
+                                                    "portal error again, cannot log in",
+                                                    "told it is \"in process\" for weeks",
+                                                    "frustrated, threatens to cancel",
+                                                    "no resolution, will call again",
+                                                    "payment missing",
+                                                    "wrong amount withheld, again"};
+inline constexpr std::string_view calm_phrases[] = {"resolved on first contact", "satisfied",
+                                                    "thanks, all clear", "no further action"};
 
 // Appends `v` as a quoted CSV field ("" for each ").
 inline void append_quoted(std::string& out, std::string_view v) {
@@ -191,13 +196,15 @@ inline void append_interaction(std::string& out, std::uint64_t row, rng& r,
   const std::uint64_t pool_size = o.customers + (o.customers + 99) / 100;
   const double skew = r.uniform();
   const std::uint64_t index =
-      std::min(pool_size - 1, static_cast<std::uint64_t>(std::pow(skew, 1.4) * static_cast<double>(pool_size)));
+      std::min(pool_size - 1,
+               static_cast<std::uint64_t>(std::pow(skew, 1.4) * static_cast<double>(pool_size)));
   const customer_traits c = traits_of(o.seed, index);
 
   const std::size_t topic = r.weighted(topic_weight);
   const std::size_t channel = r.weighted(channel_weight);
   const std::int64_t span = std::max<std::int64_t>(1, c.last_seen - c.first_seen);
-  const std::int64_t ts = c.first_seen + static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(span)));
+  const std::int64_t ts =
+      c.first_seen + static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(span)));
   double p_pain = topic_pain[topic] + channel_pain[channel] + topic_channel_pain(topic, channel) +
                   0.45 * c.frustration;
   p_pain = std::clamp(p_pain, 0.02, 0.95);
@@ -207,8 +214,10 @@ inline void append_interaction(std::string& out, std::uint64_t row, rng& r,
   const bool rated = r.chance(0.55);
   if (pain) {
     resolved = !r.chance(0.6);
-    if (resolved) csat = 1 + static_cast<int>(r.below(2));             // resolved but unhappy
-    else if (rated) csat = 1 + static_cast<int>(r.below(3));
+    if (resolved)
+      csat = 1 + static_cast<int>(r.below(2));  // resolved but unhappy
+    else if (rated)
+      csat = 1 + static_cast<int>(r.below(3));
   } else if (rated) {
     csat = 3 + static_cast<int>(r.below(3));
   }
@@ -246,16 +255,36 @@ inline void append_interaction(std::string& out, std::uint64_t row, rng& r,
   if (o.corrupt > 0 && r.chance(o.corrupt)) {
     // Every corruption keeps the quote count even, so it breaks only its own row.
     switch (r.below(10)) {
-      case 0: f[2] = "2023-02-30T10:00:00Z"; break;        // no such date
-      case 1: f[2] = "2023-13-01T08:15:00Z"; break;        // no such month
-      case 2: f[3] = "fax"; break;                          // unknown channel
-      case 3: fields = 9; break;                            // a field missing
-      case 4: f[3] = "ph\"on\"e"; break;                   // quote inside an unquoted field
-      case 5: f[4] = "\"claims\"x"; break;                 // bytes after a closing quote
-      case 6: f[8] = "7"; break;                            // csat out of range
-      case 7: f[7] = "yes"; break;                          // not 0 or 1
-      case 8: f[5] = "-5"; break;                           // not an integer
-      default: f[1] = "99999999999999999999"; break;        // more than 2^64-1
+      case 0:
+        f[2] = "2023-02-30T10:00:00Z";
+        break;  // no such date
+      case 1:
+        f[2] = "2023-13-01T08:15:00Z";
+        break;  // no such month
+      case 2:
+        f[3] = "fax";
+        break;  // unknown channel
+      case 3:
+        fields = 9;
+        break;  // a field missing
+      case 4:
+        f[3] = "ph\"on\"e";
+        break;  // quote inside an unquoted field
+      case 5:
+        f[4] = "\"claims\"x";
+        break;  // bytes after a closing quote
+      case 6:
+        f[8] = "7";
+        break;  // csat out of range
+      case 7:
+        f[7] = "yes";
+        break;  // not 0 or 1
+      case 8:
+        f[5] = "-5";
+        break;  // not an integer
+      default:
+        f[1] = "99999999999999999999";
+        break;  // more than 2^64-1
     }
   }
   for (std::size_t i = 0; i < fields; ++i) {
@@ -272,9 +301,15 @@ inline void append_customer(std::string& out, std::uint64_t index, const generat
   std::string churned = c.churned ? "1" : "0";
   if (o.corrupt > 0 && r.chance(o.corrupt)) {
     switch (r.below(3)) {
-      case 0: tenure = "ten"; break;
-      case 1: churned = "2"; break;
-      default: churned += ",extra"; break;  // one field too many
+      case 0:
+        tenure = "ten";
+        break;
+      case 1:
+        churned = "2";
+        break;
+      default:
+        churned += ",extra";
+        break;  // one field too many
     }
   }
   out += std::to_string(c.id);
@@ -317,7 +352,8 @@ inline void generate(weft::thread_pool& pool, const generate_options& o) {
   if (::mkdir(o.out_dir.c_str(), 0777) != 0 && errno != EEXIST)
     throw file_error(o.out_dir, std::strerror(errno));
   constexpr std::uint64_t block_rows = 4096;
-  const std::string dir = o.out_dir.empty() || o.out_dir.back() == '/' ? o.out_dir : o.out_dir + "/";
+  const std::string dir =
+      o.out_dir.empty() || o.out_dir.back() == '/' ? o.out_dir : o.out_dir + "/";
 
   write_blocks(pool, dir + "interactions.csv",
                "interaction_id,customer_id,timestamp,channel,topic,wait_seconds,handle_seconds,"
@@ -335,7 +371,8 @@ inline void generate(weft::thread_pool& pool, const generate_options& o) {
                (o.customers + block_rows - 1) / block_rows, [&](std::uint64_t block) {
                  std::string text;
                  const std::uint64_t end = std::min(o.customers, (block + 1) * block_rows);
-                 for (std::uint64_t i = block * block_rows; i < end; ++i) append_customer(text, i, o);
+                 for (std::uint64_t i = block * block_rows; i < end; ++i)
+                   append_customer(text, i, o);
                  return text;
                });
 }

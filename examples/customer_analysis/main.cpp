@@ -7,6 +7,8 @@
 // command_line.hpp, shared with the MPI version (mpi_main.cpp).
 //
 // The work itself is in analyze.hpp and generate.hpp; start reading there.
+#include <weft/weft.hpp>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -17,21 +19,19 @@
 #include <optional>
 #include <string>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
-#include <weft/weft.hpp>
 
 #include "analyze.hpp"
 #include "command_line.hpp"
 #include "generate.hpp"
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace {
 
 namespace ca = customer_analysis;
-using ca::usage_error;
 using ca::parse_number;
+using ca::usage_error;
 using ca::write_file_atomically;
 
 constexpr const char* usage =
@@ -52,7 +52,8 @@ double parse_fraction(const std::string& text, const char* option) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"customer_analysis: pain points, channels and churn in customer-service interactions"};
+  CLI::App app{
+      "customer_analysis: pain points, channels and churn in customer-service interactions"};
   app.require_subcommand(1);
 
   // Numbers are taken as strings and checked by parse_number().
@@ -71,7 +72,8 @@ int run(int argc, char** argv) {
   auto* cust_opt = an->add_option("--customers", a_customers, "customers.csv");
   auto* threads_opt = an->add_option("--threads", a_threads, "worker threads");
   auto* chunk_opt = an->add_option("--chunk-bytes", a_chunk, "bytes per parallel chunk");
-  auto* max_opt = an->add_option("--max-record-bytes", a_max, "longest valid record (default 1 MiB)");
+  auto* max_opt =
+      an->add_option("--max-record-bytes", a_max, "longest valid record (default 1 MiB)");
   auto* out_opt = an->add_option("--out", a_out, "report file (default: stdout)");
   an->add_flag("--quiet", quiet, "no summary, no progress bar");
 
@@ -106,7 +108,8 @@ int run(int argc, char** argv) {
     if (cust_opt->count()) o.customers = a_customers;
     std::size_t threads = weft::default_thread_count();
     if (threads_opt->count()) threads = parse_number(a_threads, "--threads", 1, 1024);
-    if (chunk_opt->count()) o.chunk_bytes = parse_number(a_chunk, "--chunk-bytes", 1, SIZE_MAX / 64);
+    if (chunk_opt->count())
+      o.chunk_bytes = parse_number(a_chunk, "--chunk-bytes", 1, SIZE_MAX / 64);
     if (max_opt->count())
       o.max_record_bytes = parse_number(a_max, "--max-record-bytes", 1, SIZE_MAX / 4);
     o.progress = !quiet && ::isatty(STDERR_FILENO);

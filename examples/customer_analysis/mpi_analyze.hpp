@@ -1,4 +1,5 @@
-// mpi_analyze.hpp - the `analyze` command over many processes: MPI between them, a weft pool in each.
+// mpi_analyze.hpp - the `analyze` command over many processes: MPI between them, a weft pool in
+// each.
 //
 // The report is the single-process one, byte for byte, for any number of ranks. How:
 //
@@ -27,6 +28,8 @@
 // becomes the same error on every rank, and they all exit with status 2 instead of waiting forever.
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
@@ -40,10 +43,6 @@
 #include <utility>
 #include <vector>
 
-#include <mpi.h>
-
-#include <weft/weft.hpp>
-
 #include "aggregate.hpp"
 #include "analyze.hpp"
 #include "churn.hpp"
@@ -54,6 +53,7 @@
 #include "records.hpp"
 #include "report.hpp"
 #include "schema.hpp"
+#include <mpi.h>
 
 namespace customer_analysis::mpi {
 
@@ -110,7 +110,7 @@ class customer_rows_handler {
   std::uint64_t read = 0, invalid = 0;
   error_list errors;
   std::unordered_map<std::uint64_t, row> first_rows;  // valid so far on this rank
-  std::vector<candidate> pending;  // in file order; already counted as invalid
+  std::vector<candidate> pending;                     // in file order; already counted as invalid
 
  private:
   customer_handler inner_;
@@ -118,8 +118,8 @@ class customer_rows_handler {
 
 // One rank's share of a file's data: the records that start in [begin, end).
 struct share {
-  std::uint64_t begin = 0, end = 0;   // bytes
-  std::uint64_t lfs_before = 0;       // LFs in the file before `begin`
+  std::uint64_t begin = 0, end = 0;  // bytes
+  std::uint64_t lfs_before = 0;      // LFs in the file before `begin`
 };
 
 // Finds this rank's records of `f` (see step 1 above). Collective.
@@ -139,13 +139,12 @@ inline share find_share(const world& w, weft::thread_pool& pool, const checked_f
     for_each_window(
         *f.file, lo, std::size_t{8} << 20, true,
         [&](const char* d, std::size_t k) {
-          mine = mine + weft::parallel_reduce(
-                            pool, weft::chunked(std::size_t{0}, k, std::size_t{1} << 20),
-                            byte_counts{},
-                            [&](weft::chunk<std::size_t> c) {
-                              return count_bytes(d + c.first(), c.size());
-                            },
-                            [](byte_counts a, byte_counts b) { return a + b; });
+          mine =
+              mine +
+              weft::parallel_reduce(
+                  pool, weft::chunked(std::size_t{0}, k, std::size_t{1} << 20), byte_counts{},
+                  [&](weft::chunk<std::size_t> c) { return count_bytes(d + c.first(), c.size()); },
+                  [](byte_counts a, byte_counts b) { return a + b; });
         },
         hi);
   });
@@ -208,13 +207,12 @@ inline share find_share(const world& w, weft::thread_pool& pool, const checked_f
 template <class Handler>
 void stream_share(weft::thread_pool& pool, const checked_file& f, const share& s, Handler& handler,
                   const analyze_options& o) {
-  record_splitter<Handler> splitter(pool, handler, o.chunk_bytes, o.max_record_bytes,
-                                    s.lfs_before);
+  record_splitter<Handler> splitter(pool, handler, o.chunk_bytes, o.max_record_bytes, s.lfs_before);
   const std::size_t window = static_cast<std::size_t>(std::min<std::uint64_t>(
       window_bytes(o.chunk_bytes, pool.size()), std::max<std::uint64_t>(s.end - s.begin, 4096)));
   for_each_window(
-      *f.file, s.begin, window, o.read_ahead, [&](const char* d, std::size_t n) { splitter.feed(d, n); },
-      s.end);
+      *f.file, s.begin, window, o.read_ahead,
+      [&](const char* d, std::size_t n) { splitter.feed(d, n); }, s.end);
   splitter.finish();
 }
 
@@ -269,9 +267,8 @@ inline json analyze(const world& w, weft::thread_pool& pool, const analyze_optio
                     int fail_rank = -1) {
   // Both headers first, interactions.csv first: every rank opens and checks them itself.
   checked_file inter;
-  collectively(w, [&] {
-    inter = open_checked(o.interactions, o.max_record_bytes, interaction_columns);
-  });
+  collectively(
+      w, [&] { inter = open_checked(o.interactions, o.max_record_bytes, interaction_columns); });
   std::optional<checked_file> cust;
   collectively(w, [&] {
     if (o.customers) cust = open_checked(*o.customers, o.max_record_bytes, customer_columns);
@@ -404,14 +401,15 @@ inline json analyze(const world& w, weft::thread_pool& pool, const analyze_optio
         const auto it = std::lower_bound(
             population.begin(), population.end(), q.id,
             [](const customer_row& x, std::uint64_t id) { return x.customer_id < id; });
-        const bool duplicate = it != population.end() && it->customer_id == q.id && it->line < q.line;
+        const bool duplicate =
+            it != population.end() && it->customer_id == q.id && it->line < q.line;
         verdicts_out[from].push_back({q.index, duplicate ? 1u : 0u});
       }
     for (const candidate_verdict& v : all_to_all(w, verdicts_out)) {
       customer_handler::candidate& c = ch->pending[static_cast<std::size_t>(v.index)];
       if (!ch->errors.wants(c.line)) continue;
-      ch->errors.add(c.line, v.duplicate ? duplicate_customer_message(c.customer_id)
-                                         : std::move(c.message));
+      ch->errors.add(
+          c.line, v.duplicate ? duplicate_customer_message(c.customer_id) : std::move(c.message));
     }
     ch->pending.clear();
     std::uint64_t counts[3] = {ch->read, population.size(), ch->invalid};

@@ -17,6 +17,9 @@
 // The holdout accuracy is an integer count; the at-risk list merges each rank's top 20 on rank 0.
 #pragma once
 
+#include <weft/mpi.hpp>
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,14 +29,10 @@
 #include <utility>
 #include <vector>
 
-#include <mpi.h>
-
-#include <weft/mpi.hpp>
-#include <weft/weft.hpp>
-
 #include "aggregate.hpp"
 #include "churn.hpp"
 #include "mpi_comm.hpp"
+#include <mpi.h>
 
 namespace customer_analysis::mpi {
 
@@ -50,8 +49,7 @@ struct feature_sums {
 template <class T, class Fold>
 T chain(const world& w, T state, Fold&& fold) {
   constexpr int tag = 7;
-  if (w.rank > 0)
-    MPI_Recv(&state, sizeof(T), MPI_BYTE, w.rank - 1, tag, w.comm, MPI_STATUS_IGNORE);
+  if (w.rank > 0) MPI_Recv(&state, sizeof(T), MPI_BYTE, w.rank - 1, tag, w.comm, MPI_STATUS_IGNORE);
   fold(state);
   if (w.rank + 1 < w.size) MPI_Send(&state, sizeof(T), MPI_BYTE, w.rank + 1, tag, w.comm);
   MPI_Bcast(&state, sizeof(T), MPI_BYTE, w.size - 1, w.comm);
@@ -125,7 +123,8 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
   });
   std::array<double, feature_count> mean{};
   for (std::size_t j = 0; j < feature_count; ++j)
-    if (train_total > 0 && !sums.constant[j]) mean[j] = sums.sum[j] / static_cast<double>(train_total);
+    if (train_total > 0 && !sums.constant[j])
+      mean[j] = sums.sum[j] / static_cast<double>(train_total);
   const auto squares = chain(w, std::array<double, feature_count>{}, [&](auto& sq) {
     for (std::size_t j = 0; j < feature_count; ++j) {
       if (train_total == 0 || sums.constant[j]) continue;
@@ -145,7 +144,8 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
   std::uint64_t train_before = 0, mine = train.size();
   MPI_Exscan(&mine, &train_before, 1, MPI_UINT64_T, MPI_SUM, w.comm);
   if (w.rank == 0) train_before = 0;
-  const std::size_t chunks = (static_cast<std::size_t>(train_total) + churn_grain - 1) / churn_grain;
+  const std::size_t chunks =
+      (static_cast<std::size_t>(train_total) + churn_grain - 1) / churn_grain;
   std::vector<std::size_t> first_chunk(static_cast<std::size_t>(w.size) + 1, chunks);
   for (int q = 0; q < w.size; ++q)
     first_chunk[static_cast<std::size_t>(q)] = weft::mpi::leaves_of(chunks, q, w.size).first;
@@ -153,7 +153,8 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
   for (std::size_t k = 0; k < train.size(); ++k) {
     const std::size_t chunk = (static_cast<std::size_t>(train_before) + k) / churn_grain;
     const auto dest = static_cast<std::size_t>(
-        std::upper_bound(first_chunk.begin(), first_chunk.end() - 1, chunk) - first_chunk.begin() - 1);
+        std::upper_bound(first_chunk.begin(), first_chunk.end() - 1, chunk) - first_chunk.begin() -
+        1);
     out[dest].push_back({x[train[k]], y[train[k]]});
   }
   const std::vector<train_row> rows = all_to_all(w, out);
@@ -213,8 +214,7 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
 
   if (w.rank == 0) {
     if (r.holdout_customers > 0) {
-      r.holdout_accuracy =
-          static_cast<double>(correct) / static_cast<double>(r.holdout_customers);
+      r.holdout_accuracy = static_cast<double>(correct) / static_cast<double>(r.holdout_customers);
       std::vector<std::pair<double, bool>> pairs;
       pairs.reserve(all_scored.size());
       for (const scored_customer& s : all_scored) pairs.emplace_back(s.p, s.churned == 1.0);

@@ -20,10 +20,9 @@
 #include <type_traits>
 #include <vector>
 
-#include <mpi.h>
-
 #include "aggregate.hpp"
 #include "schema.hpp"
+#include <mpi.h>
 
 namespace customer_analysis::mpi {
 
@@ -101,8 +100,8 @@ inline std::vector<int> displacements(const std::vector<int>& counts) {
 
 // MPI_Alltoallv: out[d] goes to rank d; returns what every rank sent here, rank 0's first.
 template <class T>
-  requires std::is_trivially_copyable_v<T>
-std::vector<T> all_to_all(const world& w, const std::vector<std::vector<T>>& out) {
+requires std::is_trivially_copyable_v<T> std::vector<T> all_to_all(
+    const world& w, const std::vector<std::vector<T>>& out) {
   const auto n = static_cast<std::size_t>(w.size);
   std::vector<std::size_t> send_bytes(n);
   std::size_t total = 0;
@@ -115,7 +114,8 @@ std::vector<T> all_to_all(const world& w, const std::vector<std::vector<T>>& out
   MPI_Alltoall(scounts.data(), 1, MPI_INT, rcounts.data(), 1, MPI_INT, w.comm);
   const std::vector<int> sdispls = displacements(scounts), rdispls = displacements(rcounts);
   const std::size_t recv_bytes =
-      n == 0 ? 0 : static_cast<std::size_t>(rdispls.back()) + static_cast<std::size_t>(rcounts.back());
+      n == 0 ? 0
+             : static_cast<std::size_t>(rdispls.back()) + static_cast<std::size_t>(rcounts.back());
   std::vector<T> in(recv_bytes / sizeof(T));
   MPI_Alltoallv(send.data(), scounts.data(), sdispls.data(), MPI_BYTE, in.data(), rcounts.data(),
                 rdispls.data(), MPI_BYTE, w.comm);
@@ -137,14 +137,16 @@ inline std::vector<std::string> gather_bytes(const world& w, const std::string& 
               w.comm);
   std::vector<std::string> out;
   for (std::size_t i = 0; i < counts.size(); ++i)
-    out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(counts[i])));
+    out.push_back(
+        all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(counts[i])));
   return out;
 }
 
 // MPI_Gatherv of trivially copyable records: on `root`, every rank's records in rank order.
 template <class T>
-  requires std::is_trivially_copyable_v<T>
-std::vector<T> gather(const world& w, const std::vector<T>& mine, int root) {
+requires std::is_trivially_copyable_v<T> std::vector<T> gather(const world& w,
+                                                               const std::vector<T>& mine,
+                                                               int root) {
   std::string bytes(mine.size() * sizeof(T), '\0');
   if (!bytes.empty()) std::memcpy(bytes.data(), mine.data(), bytes.size());
   std::vector<T> out;

@@ -10,6 +10,8 @@
 // or file-level error met by any rank ends every rank with exit status 2 and one `error:` line.
 //
 // The work is in mpi_analyze.hpp; generate test data with the single-process program.
+#include <weft/weft.hpp>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -17,14 +19,12 @@
 #include <stdexcept>
 #include <string>
 
-#include <mpi.h>
-
 #include <CLI/CLI.hpp>
-#include <weft/weft.hpp>
 
 #include "command_line.hpp"
 #include "mpi_analyze.hpp"
 #include "report.hpp"
+#include <mpi.h>
 
 namespace {
 
@@ -50,7 +50,8 @@ int run(const ca::mpi::world& w, int argc, char** argv) {
   auto* cust_opt = an->add_option("--customers", customers, "customers.csv");
   auto* threads_opt = an->add_option("--threads", threads_text, "worker threads per rank");
   auto* chunk_opt = an->add_option("--chunk-bytes", chunk, "bytes per parallel chunk");
-  auto* max_opt = an->add_option("--max-record-bytes", max_record, "longest valid record (default 1 MiB)");
+  auto* max_opt =
+      an->add_option("--max-record-bytes", max_record, "longest valid record (default 1 MiB)");
   auto* out_opt = an->add_option("--out", out, "report file (default: stdout)");
   an->add_flag("--quiet", quiet, "no summary");
 

@@ -7,13 +7,13 @@
 //     windows while the current one is processed; at most `buffers` windows exist at once, so
 //     memory is bounded by buffers * window bytes whatever the file size.
 //
-// Why a plain thread and not a weft task for the I/O: a read blocks in the kernel, and a pool worker
-// blocked there would be a worker taken away from the parsing. The I/O thread uses no CPU while it
-// waits, and the pool keeps all of its workers for the computation.
+// Why a plain thread and not a weft task for the I/O: a read blocks in the kernel, and a pool
+// worker blocked there would be a worker taken away from the parsing. The I/O thread uses no CPU
+// while it waits, and the pool keeps all of its workers for the computation.
 #pragma once
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -26,11 +26,10 @@
 #include <utility>
 #include <vector>
 
+#include "schema.hpp"  // file_error
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "schema.hpp"  // file_error
 
 namespace customer_analysis {
 
@@ -81,8 +80,7 @@ class input_file {
 // shorter).
 template <class F>
 void for_each_window(const input_file& file, std::uint64_t offset, std::size_t window,
-                     bool read_ahead, F&& on_window,
-                     std::uint64_t end = ~std::uint64_t{0}) {
+                     bool read_ahead, F&& on_window, std::uint64_t end = ~std::uint64_t{0}) {
   // How much to read at `at`: a window, or less just before `end`.
   auto want = [&](std::uint64_t at) {
     return at >= end ? std::size_t{0}

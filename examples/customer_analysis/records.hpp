@@ -22,6 +22,8 @@
 //   void absorb(partial&&);                     // on the feeding thread, once per window, in order
 #pragma once
 
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -30,8 +32,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 #include "csv.hpp"
 
@@ -64,8 +64,7 @@ class record_splitter {
       const std::size_t a = c.first() * chunk_bytes_;
       counts_[c.first()] = count_bytes(d + a, std::min(n - a, chunk_bytes_));
     });
-    weft::parallel_exclusive_scan(pool_, counts_, starts_.begin(), byte_counts{},
-                                  std::plus<>{});
+    weft::parallel_exclusive_scan(pool_, counts_, starts_.begin(), byte_counts{}, std::plus<>{});
     const byte_counts total = starts_.back() + counts_.back();
     const bool parity_end = parity_ != ((total.quotes & 1) != 0);
 
@@ -185,8 +184,8 @@ class record_splitter {
   }
 
   // Hands over the records that start in chunk k (after t0, at or before t_last).
-  void scan_chunk(std::size_t k, const char* d, std::size_t n, std::size_t t0,
-                  std::size_t t_last, partial& out) const {
+  void scan_chunk(std::size_t k, const char* d, std::size_t n, std::size_t t0, std::size_t t_last,
+                  partial& out) const {
     const std::size_t a = k * chunk_bytes_;
     const std::size_t b = std::min(n, a + chunk_bytes_);
     const std::size_t lo = std::max(a, t0 + 1);
@@ -195,8 +194,10 @@ class record_splitter {
     bool par = parity_ != ((starts_[k].quotes & 1) != 0);
     std::uint64_t lf = lfs_ + starts_[k].lfs;
     for (std::size_t i = a; i < lo; ++i) {  // only in the chunk holding t0
-      if (d[i] == '"') par = !par;
-      else if (d[i] == '\n') ++lf;
+      if (d[i] == '"')
+        par = !par;
+      else if (d[i] == '\n')
+        ++lf;
     }
     // Is lo itself a record start? The byte before it is an LF with an even count before it
     // (that count equals the parity at lo, since an LF is not a quote).
@@ -230,9 +231,9 @@ class record_splitter {
   Handler& handler_;
   std::size_t chunk_bytes_;
   std::size_t max_record_bytes_;
-  bool parity_ = false;      // quote parity of everything fed so far
-  std::uint64_t lfs_ = 0;    // LFs before the next byte to be fed
-  std::string carry_;        // bytes of the unfinished record (while it may still be short enough)
+  bool parity_ = false;    // quote parity of everything fed so far
+  std::uint64_t lfs_ = 0;  // LFs before the next byte to be fed
+  std::string carry_;      // bytes of the unfinished record (while it may still be short enough)
   std::uint64_t carry_len_ = 0;
   std::uint64_t carry_line_ = 0;
   char carry_last_ = 0;

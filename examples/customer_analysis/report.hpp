@@ -50,7 +50,8 @@ inline json cell_json(const cell& c) {
 
 inline json errors_json(const error_list& errors) {
   json a = json::array();
-  for (const auto& e : errors.entries()) a.push_back(json{{"line", e.line}, {"message", e.message}});
+  for (const auto& e : errors.entries())
+    a.push_back(json{{"line", e.line}, {"message", e.message}});
   return a;
 }
 
@@ -66,7 +67,8 @@ inline json pain_terms_json(const term_counts& terms) {
                       return a.first < b.first;
                     });
   json a = json::array();
-  for (std::size_t i = 0; i < k; ++i) a.push_back(json{{"term", v[i].first}, {"count", v[i].second}});
+  for (std::size_t i = 0; i < k; ++i)
+    a.push_back(json{{"term", v[i].first}, {"count", v[i].second}});
   return a;
 }
 
@@ -76,8 +78,8 @@ inline json build_report(const interaction_totals& it, std::uint64_t distinct_cu
   r["rows"] = json{{"read", it.read}, {"valid", it.valid}, {"invalid", it.invalid}};
   r["errors"] = errors_json(it.errors);
   if (customers != nullptr) {
-    r["customer_rows"] =
-        json{{"read", customers->read}, {"valid", customers->valid}, {"invalid", customers->invalid}};
+    r["customer_rows"] = json{
+        {"read", customers->read}, {"valid", customers->valid}, {"invalid", customers->invalid}};
     r["customer_errors"] = errors_json(customers->errors);
   } else {
     r["customer_rows"] = nullptr;
@@ -85,7 +87,9 @@ inline json build_report(const interaction_totals& it, std::uint64_t distinct_cu
   }
   r["customers"] = distinct_customers;
 
-  auto at = [&](std::size_t t, std::size_t c) -> const cell& { return it.cells[t * channel_count + c]; };
+  auto at = [&](std::size_t t, std::size_t c) -> const cell& {
+    return it.cells[t * channel_count + c];
+  };
   json by_topic = json::object();
   json best = json::object();
   for (std::size_t t = 0; t < topic_count; ++t) {
@@ -125,9 +129,11 @@ inline json build_report(const interaction_totals& it, std::uint64_t distinct_cu
     c["holdout_customers"] = churn->holdout_customers;
     c["unlabelled_customers"] = churn->unlabelled_customers;
     c["holdout_auc"] = churn->holdout_auc ? json(*churn->holdout_auc) : json(nullptr);
-    c["holdout_accuracy"] = churn->holdout_accuracy ? json(*churn->holdout_accuracy) : json(nullptr);
+    c["holdout_accuracy"] =
+        churn->holdout_accuracy ? json(*churn->holdout_accuracy) : json(nullptr);
     json risk = json::array();
-    for (const auto& [id, p] : churn->at_risk) risk.push_back(json{{"customer_id", id}, {"probability", p}});
+    for (const auto& [id, p] : churn->at_risk)
+      risk.push_back(json{{"customer_id", id}, {"probability", p}});
     c["at_risk"] = std::move(risk);
     r["churn"] = std::move(c);
   } else {
@@ -137,7 +143,9 @@ inline json build_report(const interaction_totals& it, std::uint64_t distinct_cu
 }
 
 // The report as written to a file or to stdout: two-space indentation and a final newline.
-inline std::string report_text(const json& report) { return report.dump(2) + "\n"; }
+inline std::string report_text(const json& report) {
+  return report.dump(2) + "\n";
+}
 
 // ---------------------------------------------------------------------------------------------
 // The summary, printed from the report.
@@ -205,12 +213,13 @@ inline void print_summary(std::FILE* out, const json& r) {
 
   if (!r["churn"].is_null()) {
     const auto& c = r["churn"];
-    std::fprintf(out, "\nchurn model: %llu train, %llu holdout, %llu unlabelled; holdout AUC %s, accuracy %s\n",
-                 static_cast<unsigned long long>(c["train_customers"].get<std::uint64_t>()),
-                 static_cast<unsigned long long>(c["holdout_customers"].get<std::uint64_t>()),
-                 static_cast<unsigned long long>(c["unlabelled_customers"].get<std::uint64_t>()),
-                 fmt_num(c["holdout_auc"], "%.3f").c_str(),
-                 fmt_num(c["holdout_accuracy"], "%.3f").c_str());
+    std::fprintf(
+        out,
+        "\nchurn model: %llu train, %llu holdout, %llu unlabelled; holdout AUC %s, accuracy %s\n",
+        static_cast<unsigned long long>(c["train_customers"].get<std::uint64_t>()),
+        static_cast<unsigned long long>(c["holdout_customers"].get<std::uint64_t>()),
+        static_cast<unsigned long long>(c["unlabelled_customers"].get<std::uint64_t>()),
+        fmt_num(c["holdout_auc"], "%.3f").c_str(), fmt_num(c["holdout_accuracy"], "%.3f").c_str());
     std::fprintf(out, "at-risk customers (not churned, highest churn probability):\n");
     for (const auto& a : c["at_risk"])
       std::fprintf(out, "  %20llu  %.3f\n",

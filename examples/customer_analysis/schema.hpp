@@ -22,7 +22,7 @@ inline constexpr std::array<std::string_view, 10> topic_names = {
     "billing",     "claims",         "withdrawal", "annuity_rates", "policy_change",
     "beneficiary", "account_access", "tax_forms",  "complaint",     "other"};
 inline constexpr std::array<std::string_view, 5> channel_names = {"phone", "email", "chat", "web",
-                                                                   "branch"};
+                                                                  "branch"};
 inline constexpr std::size_t topic_count = topic_names.size();
 inline constexpr std::size_t channel_count = channel_names.size();
 
@@ -59,7 +59,9 @@ constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-constexpr bool is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+constexpr bool is_leap(unsigned y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 // `YYYY-MM-DDTHH:MM:SSZ` -> seconds since 1970-01-01T00:00:00Z (negative before 1970).
 inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
@@ -88,15 +90,29 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
 
 // The columns a file must have. A column's index in this list is its "role".
 inline constexpr std::array<std::string_view, 10> interaction_columns = {
-    "interaction_id", "customer_id", "timestamp", "channel", "topic",
-    "wait_seconds",   "handle_seconds", "resolved", "csat", "notes"};
+    "interaction_id", "customer_id",    "timestamp", "channel", "topic",
+    "wait_seconds",   "handle_seconds", "resolved",  "csat",    "notes"};
 enum interaction_col : std::uint8_t {
-  ic_interaction_id, ic_customer_id, ic_timestamp, ic_channel, ic_topic,
-  ic_wait_seconds, ic_handle_seconds, ic_resolved, ic_csat, ic_notes, ic_ignored = 0xff
+  ic_interaction_id,
+  ic_customer_id,
+  ic_timestamp,
+  ic_channel,
+  ic_topic,
+  ic_wait_seconds,
+  ic_handle_seconds,
+  ic_resolved,
+  ic_csat,
+  ic_notes,
+  ic_ignored = 0xff
 };
-inline constexpr std::array<std::string_view, 3> customer_columns = {"customer_id",
-                                                                      "tenure_months", "churned"};
-enum customer_col : std::uint8_t { cc_customer_id, cc_tenure_months, cc_churned, cc_ignored = 0xff };
+inline constexpr std::array<std::string_view, 3> customer_columns = {"customer_id", "tenure_months",
+                                                                     "churned"};
+enum customer_col : std::uint8_t {
+  cc_customer_id,
+  cc_tenure_months,
+  cc_churned,
+  cc_ignored = 0xff
+};
 
 // A problem with a whole file: reported as `error: <path>: <reason>`, exit status 2.
 struct file_error : std::runtime_error {
@@ -105,8 +121,8 @@ struct file_error : std::runtime_error {
       : std::runtime_error(reason), path(std::move(p)) {}
 };
 
-// Maps each header field to a role (or 0xff, ignored). Throws file_error (with an empty path, filled
-// in by the caller) when a required column is missing or named twice.
+// Maps each header field to a role (or 0xff, ignored). Throws file_error (with an empty path,
+// filled in by the caller) when a required column is missing or named twice.
 template <std::size_t N>
 std::vector<std::uint8_t> map_header(const std::vector<std::string_view>& fields,
                                      const std::array<std::string_view, N>& required) {
@@ -122,7 +138,8 @@ std::vector<std::uint8_t> map_header(const std::vector<std::string_view>& fields
   }
   for (std::size_t r = 0; r < N; ++r)
     if (!seen[r])
-      throw file_error({}, "the header lacks the required column \"" + std::string(required[r]) + "\"");
+      throw file_error({},
+                       "the header lacks the required column \"" + std::string(required[r]) + "\"");
   return roles;
 }
 

@@ -7,12 +7,12 @@
 //
 // To adapt: put your counters in `stats`, fill them in the chunk function, add them up in
 // `combine`. `combine` must be associative, and `stats{}` must be its identity.
+#include <weft/weft.hpp>
+
 #include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 struct stats {
   std::uint64_t count = 0;
@@ -36,7 +36,8 @@ int main() {
   for (std::size_t i = 0; i < data.size(); ++i)
     data[i] = static_cast<std::int64_t>((i * 7919) % 100'003) - 50'000;
 
-  // Chunks of 65536 indices: large enough that per-chunk overhead vanishes, small enough to balance.
+  // Chunks of 65536 indices: large enough that per-chunk overhead vanishes, small enough to
+  // balance.
   const stats s = weft::parallel_reduce(
       pool, weft::chunked(std::size_t{0}, data.size(), 65536), stats{},
       [&](weft::chunk<std::size_t> c) {

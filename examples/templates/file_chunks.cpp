@@ -1,5 +1,5 @@
-// file_chunks.cpp - template: read a large file in windows, with read-ahead, and count its lines and
-// bytes in parallel, in bounded memory.
+// file_chunks.cpp - template: read a large file in windows, with read-ahead, and count its lines
+// and bytes in parallel, in bounded memory.
 //
 // The idea: the file is read with pread() in fixed-size windows. While the workers count the
 // current window (weft::parallel_reduce over chunks of it), the next window is already being read
@@ -11,6 +11,8 @@
 // over to the next one - the customer_analysis example shows how.
 //
 // Usage: file_chunks [FILE]   (without FILE it writes, counts and removes a test file)
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -24,20 +26,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <weft/weft.hpp>
-
 struct counts {
   std::uint64_t bytes = 0;
   std::uint64_t lines = 0;  // LF bytes
 };
 
-counts combine(counts a, const counts& b) { return {a.bytes + b.bytes, a.lines + b.lines}; }
+counts combine(counts a, const counts& b) {
+  return {a.bytes + b.bytes, a.lines + b.lines};
+}
 
 // Reads up to `size` bytes at `offset` into `buf`; returns the bytes read (0 at end of file).
 std::size_t read_window(int fd, std::uint64_t offset, std::vector<char>& buf) {
   std::size_t got = 0;
   while (got < buf.size()) {
-    const ssize_t r = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
+    const ssize_t r =
+        ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
     if (r < 0) throw std::runtime_error("read error");
     if (r == 0) break;
     got += static_cast<std::size_t>(r);
@@ -48,7 +51,7 @@ std::size_t read_window(int fd, std::uint64_t offset, std::vector<char>& buf) {
 counts count_file(weft::thread_pool& pool, const char* path) {
   const int fd = ::open(path, O_RDONLY);
   if (fd < 0) throw std::runtime_error(std::string("cannot open ") + path);
-  constexpr std::size_t window = std::size_t{4} << 20;  // 4 MiB per read
+  constexpr std::size_t window = std::size_t{4} << 20;   // 4 MiB per read
   constexpr std::size_t grain = std::size_t{256} << 10;  // 256 KiB per parallel chunk
   std::vector<char> current(window), next(window);
 
@@ -91,7 +94,8 @@ int main(int argc, char** argv) {
   if (fd < 0) return 1;
   std::string text;
   std::uint64_t lines = 0;
-  for (std::uint64_t i = 0; i < 600'000; ++i, ++lines) text += "line " + std::to_string(i * 31) + "\n";
+  for (std::uint64_t i = 0; i < 600'000; ++i, ++lines)
+    text += "line " + std::to_string(i * 31) + "\n";
   const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   counts c;
@@ -104,7 +108,8 @@ int main(int argc, char** argv) {
   ::unlink(path);
   if (!written || c.bytes != text.size() || c.lines != lines) {
     std::fprintf(stderr, "wrong counts: %llu lines, %llu bytes\n",
-                 static_cast<unsigned long long>(c.lines), static_cast<unsigned long long>(c.bytes));
+                 static_cast<unsigned long long>(c.lines),
+                 static_cast<unsigned long long>(c.bytes));
     return 1;
   }
   std::printf("file_chunks: %llu lines, %llu bytes\n", static_cast<unsigned long long>(c.lines),

@@ -1,18 +1,18 @@
 // fork_join.cpp - template: divide and conquer with weft::join (parallel merge sort).
 //
-// The idea: weft::join(pool, f, g) runs f and g possibly in parallel and returns when both are done.
-// Called recursively, it splits the work into a tree of tasks; a worker waiting for its other half
-// runs other tasks meanwhile, so deep recursion never deadlocks nor creates threads.
+// The idea: weft::join(pool, f, g) runs f and g possibly in parallel and returns when both are
+// done. Called recursively, it splits the work into a tree of tasks; a worker waiting for its other
+// half runs other tasks meanwhile, so deep recursion never deadlocks nor creates threads.
 //
-// To adapt: keep the shape - below a cutoff do the work sequentially (task overhead would dominate),
-// above it split in two, join, then combine the halves.
+// To adapt: keep the shape - below a cutoff do the work sequentially (task overhead would
+// dominate), above it split in two, join, then combine the halves.
+#include <weft/weft.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <span>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 // Sorts `v`, using `tmp` (same size) as scratch space for merging.
 void merge_sort(weft::thread_pool& pool, std::span<std::uint32_t> v, std::span<std::uint32_t> tmp) {

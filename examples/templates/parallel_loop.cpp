@@ -6,11 +6,11 @@
 // To adapt: replace `values` with your data and the body with your per-element work. The body runs
 // concurrently on different elements, so it must only write to its own element (or to data that is
 // safe to share).
+#include <weft/weft.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 int main() {
   weft::thread_pool pool;  // one worker per CPU this process may use (or WEFT_NUM_THREADS)

@@ -44,9 +44,8 @@ constexpr std::size_t automatic_grain(std::size_t count) noexcept {
       high = mid - 1;
     }
   }
-  const std::size_t chunks =
-      std::clamp<std::size_t>(root > std::numeric_limits<std::size_t>::max() / 2 ? root : 2 * root,
-                              64, 16384);
+  const std::size_t chunks = std::clamp<std::size_t>(
+      root > std::numeric_limits<std::size_t>::max() / 2 ? root : 2 * root, 64, 16384);
   return count / chunks + (count % chunks != 0 ? 1 : 0);
 }
 
@@ -72,9 +71,17 @@ class index_iterator {
   constexpr I operator*() const noexcept { return value_; }
   constexpr I operator[](difference_type n) const noexcept { return *(*this + n); }
   constexpr index_iterator& operator++() noexcept { return *this += 1; }
-  constexpr index_iterator operator++(int) noexcept { auto copy = *this; ++*this; return copy; }
+  constexpr index_iterator operator++(int) noexcept {
+    auto copy = *this;
+    ++*this;
+    return copy;
+  }
   constexpr index_iterator& operator--() noexcept { return *this -= 1; }
-  constexpr index_iterator operator--(int) noexcept { auto copy = *this; --*this; return copy; }
+  constexpr index_iterator operator--(int) noexcept {
+    auto copy = *this;
+    --*this;
+    return copy;
+  }
   constexpr index_iterator& operator+=(difference_type n) noexcept {
     // Unsigned arithmetic: wraps instead of overflowing, and the result is in range anyway.
     value_ = static_cast<I>(static_cast<unsigned_type>(static_cast<unsigned_type>(value_) +
@@ -128,7 +135,9 @@ class chunk {
   }
   constexpr bool empty() const noexcept { return first_ == last_; }
   constexpr std::size_t index() const noexcept { return ordinal_; }
-  constexpr I operator[](std::size_t n) const noexcept { return begin()[static_cast<std::ptrdiff_t>(n)]; }
+  constexpr I operator[](std::size_t n) const noexcept {
+    return begin()[static_cast<std::ptrdiff_t>(n)];
+  }
 
   constexpr iterator begin() const noexcept { return iterator(first_); }
   constexpr iterator end() const noexcept { return iterator(last_); }
@@ -159,10 +168,24 @@ class chunked_range {
     constexpr chunk<I> operator[](difference_type n) const noexcept {
       return (*range_)[k_ + static_cast<std::size_t>(n)];
     }
-    constexpr iterator& operator++() noexcept { ++k_; return *this; }
-    constexpr iterator operator++(int) noexcept { auto copy = *this; ++k_; return copy; }
-    constexpr iterator& operator--() noexcept { --k_; return *this; }
-    constexpr iterator operator--(int) noexcept { auto copy = *this; --k_; return copy; }
+    constexpr iterator& operator++() noexcept {
+      ++k_;
+      return *this;
+    }
+    constexpr iterator operator++(int) noexcept {
+      auto copy = *this;
+      ++k_;
+      return copy;
+    }
+    constexpr iterator& operator--() noexcept {
+      --k_;
+      return *this;
+    }
+    constexpr iterator operator--(int) noexcept {
+      auto copy = *this;
+      --k_;
+      return copy;
+    }
     constexpr iterator& operator+=(difference_type n) noexcept {
       k_ += static_cast<std::size_t>(n);
       return *this;
@@ -223,8 +246,8 @@ class chunked_range {
  private:
   // first + n, computed in the unsigned type so that no intermediate overflows.
   constexpr I offset(std::size_t n) const noexcept {
-    return static_cast<I>(static_cast<size_type>(static_cast<size_type>(first_) +
-                                                 static_cast<size_type>(n)));
+    return static_cast<I>(
+        static_cast<size_type>(static_cast<size_type>(first_) + static_cast<size_type>(n)));
   }
 
   I first_{};
@@ -251,8 +274,9 @@ constexpr To to_index(From value, const char* what) {
   // unsigned common type.
   if constexpr (std::is_signed_v<From> && std::is_unsigned_v<To>) {
     if (value < 0)
-      throw std::invalid_argument(std::string("weft: ") + what + " (" + std::to_string(value) +
-                                ") is negative but the common index type of first and last is unsigned");
+      throw std::invalid_argument(
+          std::string("weft: ") + what + " (" + std::to_string(value) +
+          ") is negative but the common index type of first and last is unsigned");
   }
   return static_cast<To>(value);
 }

@@ -25,8 +25,7 @@ namespace weft {
 // reduce(T, T) -> something convertible to T.
 template <class Reduce, class T>
 concept reduction = std::copy_constructible<T> && std::move_constructible<T> &&
-                    std::invocable<Reduce&, T, T> &&
-                    std::convertible_to<std::invoke_result_t<Reduce&, T, T>, T>;
+    std::invocable<Reduce&, T, T> && std::convertible_to<std::invoke_result_t<Reduce&, T, T>, T>;
 
 namespace detail {
 
@@ -82,7 +81,8 @@ template <class T, class R, class Reduce>
 std::optional<T> reduce_converted(thread_pool& pool, R& input, const T& identity, Reduce& reduce,
                                   const controls* options) {
   auto fold = [&](T&& acc, auto&& element) -> T {
-    return std::invoke(reduce, std::move(acc), static_cast<T>(std::forward<decltype(element)>(element)));
+    return std::invoke(reduce, std::move(acc),
+                       static_cast<T>(std::forward<decltype(element)>(element)));
   };
   return reduce_elements(pool, input, identity, fold, reduce, options);
 }
@@ -98,10 +98,11 @@ std::optional<T> reduce_mapped(thread_pool& pool, R& input, const T& identity, M
 }
 
 template <class T, class I, class PerChunk, class Reduce>
-std::optional<T> reduce_chunked(thread_pool& pool, const chunked_range<I>& range,
-                                const T& identity, PerChunk& per_chunk, Reduce& reduce,
-                                const controls* options) {
-  auto partial = [&](std::size_t k) -> T { return static_cast<T>(std::invoke(per_chunk, range[k])); };
+std::optional<T> reduce_chunked(thread_pool& pool, const chunked_range<I>& range, const T& identity,
+                                PerChunk& per_chunk, Reduce& reduce, const controls* options) {
+  auto partial = [&](std::size_t k) -> T {
+    return static_cast<T>(std::invoke(per_chunk, range[k]));
+  };
   return reduce_chunks(pool, static_cast<std::size_t>(range.extent()), range.grain(), identity,
                        partial, reduce, options);
 }
@@ -110,18 +111,19 @@ std::optional<T> reduce_chunked(thread_pool& pool, const chunked_range<I>& range
 
 // reduce over the elements, each converted to T: identity ⊕ x0 ⊕ x1 ⊕ ... in a fixed bracketing.
 template <indexable_range R, class T, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+        std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
+                                        Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_converted<V>(pool, input, id, reduce, nullptr);
 }
 template <indexable_range R, class T, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
-                                               Reduce&& reduce, const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
+                                                       Reduce&& reduce, const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_converted<V>(pool, input, id, reduce, &options);
@@ -129,24 +131,24 @@ std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&&
 
 // map each element to T, then reduce.
 template <indexable_range R, class T, class Map, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-           std::constructible_from<std::decay_t<T>,
-                                   std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Map&& map,
-                                Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
+    std::constructible_from<std::decay_t<T>,
+                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
+        std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Map&& map,
+                                        Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_mapped<V>(pool, input, id, map, reduce, nullptr);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-           std::constructible_from<std::decay_t<T>,
-                                   std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
-                                               Map&& map, Reduce&& reduce,
-                                               const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
+    std::constructible_from<std::decay_t<T>,
+                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
+        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
+                                                       Map&& map, Reduce&& reduce,
+                                                       const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_mapped<V>(pool, input, id, map, reduce, &options);
@@ -154,20 +156,21 @@ std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&&
 
 // per_chunk(chunk) -> T for each chunk, then reduce.
 template <index I, class T, class PerChunk, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-           std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-std::decay_t<T> parallel_reduce(thread_pool& pool, const chunked_range<I>& range, T&& identity,
-                                PerChunk&& per_chunk, Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
+    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
+        std::decay_t<T> parallel_reduce(thread_pool& pool, const chunked_range<I>& range,
+                                        T&& identity, PerChunk&& per_chunk, Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_chunked<V>(pool, range, id, per_chunk, reduce, nullptr);
 }
 template <index I, class T, class PerChunk, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-           std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, const chunked_range<I>& range,
-                                               T&& identity, PerChunk&& per_chunk,
-                                               Reduce&& reduce, const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
+    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
+        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool,
+                                                       const chunked_range<I>& range, T&& identity,
+                                                       PerChunk&& per_chunk, Reduce&& reduce,
+                                                       const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_chunked<V>(pool, range, id, per_chunk, reduce, &options);
@@ -175,48 +178,48 @@ std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, const chunked_
 
 // The same on default_pool().
 template <indexable_range R, class T, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-std::decay_t<T> parallel_reduce(R&& input, T&& identity, Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+        std::decay_t<T> parallel_reduce(R&& input, T&& identity, Reduce&& reduce) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), reduce);
 }
 template <indexable_range R, class T, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Reduce&& reduce,
-                                               const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+        std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Reduce&& reduce,
+                                                       const controls& options) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), reduce, options);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-           std::constructible_from<std::decay_t<T>,
-                                   std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-std::decay_t<T> parallel_reduce(R&& input, T&& identity, Map&& map, Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
+    std::constructible_from<std::decay_t<T>,
+                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
+        std::decay_t<T> parallel_reduce(R&& input, T&& identity, Map&& map, Reduce&& reduce) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), map, reduce);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> &&
-           std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-           std::constructible_from<std::decay_t<T>,
-                                   std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Map&& map,
-                                               Reduce&& reduce, const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> &&
+    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
+    std::constructible_from<std::decay_t<T>,
+                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
+        std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Map&& map,
+                                                       Reduce&& reduce, const controls& options) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), map, reduce, options);
 }
 template <index I, class T, class PerChunk, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-           std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-std::decay_t<T> parallel_reduce(const chunked_range<I>& range, T&& identity, PerChunk&& per_chunk,
-                                Reduce&& reduce) {
+requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
+    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
+        std::decay_t<T> parallel_reduce(const chunked_range<I>& range, T&& identity,
+                                        PerChunk&& per_chunk, Reduce&& reduce) {
   return parallel_reduce(default_pool(), range, std::forward<T>(identity), per_chunk, reduce);
 }
 template <index I, class T, class PerChunk, class Reduce>
-  requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-           std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-std::optional<std::decay_t<T>> parallel_reduce(const chunked_range<I>& range, T&& identity,
-                                               PerChunk&& per_chunk, Reduce&& reduce,
-                                               const controls& options) {
+requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
+    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
+        std::optional<std::decay_t<T>> parallel_reduce(const chunked_range<I>& range, T&& identity,
+                                                       PerChunk&& per_chunk, Reduce&& reduce,
+                                                       const controls& options) {
   return parallel_reduce(default_pool(), range, std::forward<T>(identity), per_chunk, reduce,
                          options);
 }

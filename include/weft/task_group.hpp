@@ -32,7 +32,8 @@ inline void print_unobserved_exception(std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft: a task_group was destroyed with an exception nobody waited for: %s\n",
+    std::fprintf(stderr,
+                 "weft: a task_group was destroyed with an exception nobody waited for: %s\n",
                  e.what());
   } catch (...) {
     std::fprintf(stderr,
@@ -61,15 +62,16 @@ class task_group {
   // Waits for every task; never throws. See set_unobserved_exception_handler.
   ~task_group() {
     wait_for_all();
-    if (slot_holder_.load(std::memory_order_relaxed) != nullptr) core_->release_caller_slot(*held_slot_);
+    if (slot_holder_.load(std::memory_order_relaxed) != nullptr)
+      core_->release_caller_slot(*held_slot_);
     if (error_) detail::unobserved_handler.load()(std::move(error_));
   }
 
   // Runs f() on the pool. f may be move-only. Throws std::logic_error if the pool is being
   // destroyed and the caller is outside it.
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  void run(F&& f) {
+  requires std::invocable < std::decay_t<F>
+  & > void run(F&& f) {
     state_.fetch_add(one_task, std::memory_order_relaxed);
     auto body = [this, f = std::forward<F>(f)]() mutable noexcept {
       if (!failed_.load(std::memory_order_relaxed)) {
@@ -159,7 +161,9 @@ class task_group {
         return true;
     }
   }
-  void clear_code(std::uint64_t bits) noexcept { state_.fetch_and(~bits, std::memory_order_acq_rel); }
+  void clear_code(std::uint64_t bits) noexcept {
+    state_.fetch_and(~bits, std::memory_order_acq_rel);
+  }
 
   // A thread outside the pool that runs tasks holds a caller slot from its first run() to the end
   // of its wait(): its tasks go onto that slot's deque, where workers steal them, instead of

@@ -56,9 +56,9 @@ struct alignas(64) participant {
   work_stealing_deque<task> deque;
   scheduler* owner = nullptr;
   std::size_t index = 0;
-  std::uint64_t random_state = 0;     // victim selection; only this participant touches it
-  const void* isolation = nullptr;    // non-null inside weft::isolate: run only tasks with this tag
-  std::atomic<bool> taken{false};     // caller slots only: held by a thread from outside
+  std::uint64_t random_state = 0;   // victim selection; only this participant touches it
+  const void* isolation = nullptr;  // non-null inside weft::isolate: run only tasks with this tag
+  std::atomic<bool> taken{false};   // caller slots only: held by a thread from outside
 
   std::size_t next_random(std::size_t bound) noexcept {  // xorshift64*: cheap and good enough
     random_state ^= random_state >> 12;
@@ -199,7 +199,8 @@ class scheduler {
     {
       std::lock_guard lock(injection_lock_);
       if (closed_)
-        throw std::logic_error("weft::thread_pool: task submitted while the pool is being destroyed");
+        throw std::logic_error(
+            "weft::thread_pool: task submitted while the pool is being destroyed");
       injected_.push_back(t);
       // seq_cst store, then seq_cst loads of who is searching or parked: the other half of the
       // store-load pair whose first half is parking_lot::prepare + the re-check in take_injected.
@@ -387,7 +388,6 @@ class scheduler {
     return work;
   }
 
-
   const std::size_t workers_;
   const std::size_t participants_;
   parking_lot parking_;
@@ -462,7 +462,7 @@ class thread_pool {
   // Runs `f(args...)` on the pool, like std::async: the callable and the arguments are decayed
   // and copied (or moved), called with std::invoke, and the result or exception goes to the future.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   auto submit(F&& f, Args&&... args)
       -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
     using result = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;

@@ -4,13 +4,13 @@
 // record straddles chunks and windows); all reports must be byte-identical, and the fields below,
 // worked out by hand from the contract, must hold. File-level errors are checked through the
 // exception analyze() throws. Usage: edge_cases <tests/data directory>
+#include <weft/weft.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 #include "analyze.hpp"
 
@@ -95,8 +95,9 @@ void mixed(const std::string& dir) {
   check(r["by_topic"]["claims"]["pain_rate"] == 0.0, "mixed: claims pain");
   check(r["by_topic"]["other"]["mean_csat"] == 3.0, "mixed: csat 03");
   check(r["by_topic"]["withdrawal"]["resolved_rate"].is_null(), "mixed: unseen topic is null");
-  check(r["by_channel"]["web"]["interactions"] == 0 && r["by_channel"]["web"]["pain_rate"].is_null(),
-        "mixed: unseen channel");
+  check(
+      r["by_channel"]["web"]["interactions"] == 0 && r["by_channel"]["web"]["pain_rate"].is_null(),
+      "mixed: unseen channel");
   check(r["by_channel"]["phone"]["mean_csat"].is_null(), "mixed: no rating, null mean");
   for (const auto& [topic, channel] : r["best_channel"].items())
     check(channel.is_null(), "mixed: best channel needs 30 interactions (" + topic + ")");
@@ -104,8 +105,10 @@ void mixed(const std::string& dir) {
                                              {"term":"refund","count":1},{"term":"still","count":1}])"),
         "mixed: pain terms");
 
-  check(r["customer_rows"] == json{{"read", 5}, {"valid", 3}, {"invalid", 2}}, "mixed: customer rows");
-  check(lines(r["customer_errors"]) == std::vector<std::uint64_t>{4, 5}, "mixed: duplicate id, churned 2");
+  check(r["customer_rows"] == json{{"read", 5}, {"valid", 3}, {"invalid", 2}},
+        "mixed: customer rows");
+  check(lines(r["customer_errors"]) == std::vector<std::uint64_t>{4, 5},
+        "mixed: duplicate id, churned 2");
   const json& c = r["churn"];
   check(c["train_customers"] == 2 && c["holdout_customers"] == 1 && c["unlabelled_customers"] == 1,
         "mixed: churn populations");
@@ -123,10 +126,11 @@ void mixed(const std::string& dir) {
 
 // A duplicate customer_id is an offence of the customer_id column: it is named before a later
 // broken column, never before an earlier one, and an invalid row never makes later ones duplicates.
-// The rows lie far apart so that, at -np 3, the valid row and its duplicates sit on different ranks.
+// The rows lie far apart so that, at -np 3, the valid row and its duplicates sit on different
+// ranks.
 void duplicate_ids(const std::string& dir) {
-  const json r = analyze_all(dir + "/duplicate_ids/interactions.csv",
-                             dir + "/duplicate_ids/customers.csv");
+  const json r =
+      analyze_all(dir + "/duplicate_ids/interactions.csv", dir + "/duplicate_ids/customers.csv");
   check(r["customer_rows"] == json{{"read", 24}, {"valid", 18}, {"invalid", 6}},
         "duplicate ids: customer rows");
   const json& e = r["customer_errors"];
@@ -143,7 +147,8 @@ void duplicate_ids(const std::string& dir) {
 void long_records(const std::string& dir) {
   const json r = analyze_all(dir + "/long_records/interactions.csv", "", 100);
   check(r["rows"] == json{{"read", 3}, {"valid", 2}, {"invalid", 1}}, "long: rows");
-  check(lines(r["errors"]) == std::vector<std::uint64_t>{5}, "long: error line after blank CRLF lines");
+  check(lines(r["errors"]) == std::vector<std::uint64_t>{5},
+        "long: error line after blank CRLF lines");
   check(contains(r["errors"][0]["message"], "longer"), "long: message");
   check(r["by_topic"]["tax_forms"]["pain_rate"] == 0.5, "long: pain rate");
   check(r["pain_terms"] == json::parse(R"([{"term":"lines","count":1},{"term":"two","count":1}])"),
@@ -169,13 +174,15 @@ void file_errors(const std::string& dir) {
   };
   const std::string missing = dir + "/no-such-file.csv";
   check(error_of(missing, "").rfind(missing + ": ", 0) == 0, "missing file, path as given");
-  check(error_of(missing, missing + "2").rfind(missing + ": ", 0) == 0, "interactions checked first");
+  check(error_of(missing, missing + "2").rfind(missing + ": ", 0) == 0,
+        "interactions checked first");
   check(error_of(dir + "/mixed/interactions.csv", missing).rfind(missing + ": ", 0) == 0,
         "missing customers.csv");
   check(error_of(dir + "/mixed/customers.csv", "").find("interaction_id") != std::string::npos,
         "missing required column");
-  check(error_of(dir + "/long_records/interactions.csv", "", 50).find("header") != std::string::npos,
-        "header longer than --max-record-bytes");
+  check(
+      error_of(dir + "/long_records/interactions.csv", "", 50).find("header") != std::string::npos,
+      "header longer than --max-record-bytes");
   check(error_of(dir, "").rfind(dir + ": ", 0) == 0, "a directory");
 }
 

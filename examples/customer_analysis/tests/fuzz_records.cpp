@@ -6,14 +6,14 @@
 // contract. Every record then goes through split_record() and the interactions.csv column rules
 // (when the header names the columns), which must not crash or read out of bounds. Any difference
 // aborts, and libFuzzer keeps the input.
+#include <weft/weft.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <weft/weft.hpp>
 
 #include "aggregate.hpp"
 #include "csv.hpp"
@@ -59,8 +59,10 @@ std::vector<found> plain_split(const char* d, std::size_t n, std::uint64_t lfs_b
     if (c == '\n' && !parity) {
       if (!rec.empty() && rec.back() == '\r') rec.pop_back();
       if (!rec.empty()) {
-        if (rec.size() > max_record) out.push_back({rec_line, {}, ca::record_problem::too_long});
-        else out.push_back({rec_line, rec, ca::record_problem::none});
+        if (rec.size() > max_record)
+          out.push_back({rec_line, {}, ca::record_problem::too_long});
+        else
+          out.push_back({rec_line, rec, ca::record_problem::none});
       }
       rec.clear();
       ++lfs;
@@ -72,9 +74,12 @@ std::vector<found> plain_split(const char* d, std::size_t n, std::uint64_t lfs_b
     rec.push_back(c);
   }
   if (!rec.empty()) {
-    if (rec.size() > max_record) out.push_back({rec_line, {}, ca::record_problem::too_long});
-    else if (parity) out.push_back({rec_line, {}, ca::record_problem::unterminated});
-    else out.push_back({rec_line, rec, ca::record_problem::none});
+    if (rec.size() > max_record)
+      out.push_back({rec_line, {}, ca::record_problem::too_long});
+    else if (parity)
+      out.push_back({rec_line, {}, ca::record_problem::unterminated});
+    else
+      out.push_back({rec_line, rec, ca::record_problem::none});
   }
   return out;
 }

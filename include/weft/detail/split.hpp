@@ -215,7 +215,8 @@ std::optional<typename Operation::value_type> run_node(participant& me, Operatio
                                                        splitter budget) {
   using value_type = typename Operation::value_type;
   while (span > 1 && lo + span / 2 >= count) span /= 2;  // empty right half: same value as left
-  if (span == 1 || !budget.try_split()) return run_in_order(op, state, lo, std::min(lo + span, count));
+  if (span == 1 || !budget.try_split())
+    return run_in_order(op, state, lo, std::min(lo + span, count));
 
   const std::size_t half = span / 2;
   auto left = [&] { return run_node(me, op, state, lo, half, count, budget); };
@@ -249,8 +250,7 @@ std::optional<typename Operation::value_type> run_chunks(thread_pool& pool, Oper
     result = run_in_order(op, state, 0, 1);
   } else {
     result = run_as_participant(pool, [&](participant& me) {
-      return run_node(me, op, state, 0, std::bit_ceil(count), count,
-                      splitter{me.owner->workers()});
+      return run_node(me, op, state, 0, std::bit_ceil(count), count, splitter{me.owner->workers()});
     });
   }
   if (state.finish(result.has_value()) == status::stopped) return std::nullopt;

@@ -119,9 +119,7 @@ class work_stealing_deque {
 
   struct ring {
     explicit ring(std::size_t capacity) : mask(capacity - 1), slots(new slot[capacity]) {}
-    slot& at(std::int64_t index) noexcept {
-      return slots[static_cast<std::size_t>(index) & mask];
-    }
+    slot& at(std::int64_t index) noexcept { return slots[static_cast<std::size_t>(index) & mask]; }
     std::size_t mask;
     std::unique_ptr<slot[]> slots;
   };
