@@ -24,6 +24,10 @@
 #include <string_view>
 #include <vector>
 
+#if defined(__SSE2__) && defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 namespace customer_analysis {
 
 // Why a record is not even handed to the column rules.
@@ -121,10 +125,30 @@ struct byte_counts {
 };
 
 inline byte_counts count_bytes(const char* d, std::size_t n) {
-  // Two simple counting loops vectorise well; one loop with two compares does not always.
   byte_counts c;
-  c.quotes = static_cast<std::uint64_t>(std::count(d, d + n, '"'));
-  c.lfs = static_cast<std::uint64_t>(std::count(d, d + n, '\n'));
+  std::size_t i = 0;
+#if defined(__SSE2__) && defined(__x86_64__)
+  // The first parallel pass reads every byte of the file, so it is worth 16 bytes a step: a
+  // compare gives -1 per match in each byte lane, subtracted into per-lane counters that are
+  // summed (psadbw) before they can overflow, every 255 steps.
+  const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n');
+  while (n - i >= 16) {
+    __m128i quotes = _mm_setzero_si128(), lfs = _mm_setzero_si128();
+    for (int step = 0; step < 255 && n - i >= 16; ++step, i += 16) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+      quotes = _mm_sub_epi8(quotes, _mm_cmpeq_epi8(bytes, quote));
+      lfs = _mm_sub_epi8(lfs, _mm_cmpeq_epi8(bytes, lf));
+    }
+    const __m128i q = _mm_sad_epu8(quotes, _mm_setzero_si128());
+    const __m128i l = _mm_sad_epu8(lfs, _mm_setzero_si128());
+    c.quotes += static_cast<std::uint64_t>(_mm_cvtsi128_si64(q)) +
+                static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(q, q)));
+    c.lfs += static_cast<std::uint64_t>(_mm_cvtsi128_si64(l)) +
+             static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(l, l)));
+  }
+#endif
+  c.quotes += static_cast<std::uint64_t>(std::count(d + i, d + n, '"'));
+  c.lfs += static_cast<std::uint64_t>(std::count(d + i, d + n, '\n'));
   return c;
 }
 
