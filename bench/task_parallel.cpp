@@ -335,7 +335,10 @@ double process_cpu_seconds() {
 }
 
 // Some work first (a few loops over 2^20 elements), then a second of sleep on the main thread;
-// what the process spent meanwhile is the pool's idle cost.
+// what the process spent meanwhile is the pool's idle cost. The second starts 10 ms after the
+// work: Linux adds a running thread's CPU time to the process's total only at its next tick or
+// context switch, so up to a tick of each thread's work would otherwise be counted as idle.
+// (weft's workers spin about 50 us before they park, well inside those 10 ms.)
 template <class Work>
 void run_idle(benchmark::State& state, Work work) {
   std::vector<double> data(scaled(size_t{1} << 20), 1.0);
@@ -344,6 +347,7 @@ void run_idle(benchmark::State& state, Work work) {
   double cpu_ms_per_s = 0.0;
   for (auto _ : state) {
     for (int round = 0; round < 8; ++round) work(data);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const double cpu_before = process_cpu_seconds();
     const auto wall_before = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(idle);
