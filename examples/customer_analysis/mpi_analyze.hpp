@@ -224,7 +224,7 @@ struct customer_record {
 using customer_row = customer_handler::row;
 // A pending candidate sent to its customer's owner, and the owner's verdict sent back.
 struct candidate_query {
-  std::uint64_t id, line, index;  // index: in the sender's `pending`
+  std::uint64_t id, line, from, index;  // from: the sender's rank; index: in its `pending`
 };
 struct candidate_verdict {
   std::uint64_t index, duplicate;  // duplicate: a valid row of the id comes before it
@@ -383,28 +383,19 @@ inline json analyze(const world& w, weft::thread_pool& pool, const analyze_optio
     std::vector<std::vector<candidate_query>> queries_out(static_cast<std::size_t>(w.size));
     for (std::size_t i = 0; i < ch->pending.size(); ++i) {
       const customer_handler::candidate& c = ch->pending[i];
-      queries_out[owner(splitters, c.customer_id)].push_back({c.customer_id, c.line, i});
+      queries_out[owner(splitters, c.customer_id)].push_back(
+          {c.customer_id, c.line, static_cast<std::uint64_t>(w.rank), i});
     }
-    std::vector<std::size_t> query_counts(queries_out.size());
-    for (std::size_t r = 0; r < queries_out.size(); ++r) query_counts[r] = queries_out[r].size();
     const std::vector<candidate_query> queries = all_to_all(w, queries_out);
     queries_out = {};
-    // How many queries each rank sent here: the same exchange of counts, one number per rank.
-    std::vector<std::vector<std::uint64_t>> sent_out(static_cast<std::size_t>(w.size));
-    for (std::size_t r = 0; r < sent_out.size(); ++r) sent_out[r].push_back(query_counts[r]);
-    const std::vector<std::uint64_t> sent = all_to_all(w, sent_out);
     std::vector<std::vector<candidate_verdict>> verdicts_out(static_cast<std::size_t>(w.size));
-    std::size_t at = 0;
-    for (std::size_t from = 0; from < sent.size(); ++from)
-      for (std::uint64_t k = 0; k < sent[from]; ++k, ++at) {
-        const candidate_query& q = queries[at];
-        const auto it = std::lower_bound(
-            population.begin(), population.end(), q.id,
-            [](const customer_row& x, std::uint64_t id) { return x.customer_id < id; });
-        const bool duplicate =
-            it != population.end() && it->customer_id == q.id && it->line < q.line;
-        verdicts_out[from].push_back({q.index, duplicate ? 1u : 0u});
-      }
+    for (const candidate_query& q : queries) {
+      const auto it = std::lower_bound(
+          population.begin(), population.end(), q.id,
+          [](const customer_row& x, std::uint64_t id) { return x.customer_id < id; });
+      const bool duplicate = it != population.end() && it->customer_id == q.id && it->line < q.line;
+      verdicts_out[static_cast<std::size_t>(q.from)].push_back({q.index, duplicate ? 1u : 0u});
+    }
     for (const candidate_verdict& v : all_to_all(w, verdicts_out)) {
       customer_handler::candidate& c = ch->pending[static_cast<std::size_t>(v.index)];
       if (!ch->errors.wants(c.line)) continue;

@@ -62,6 +62,7 @@ class task_group {
   // Waits for every task; never throws. See set_unobserved_exception_handler.
   ~task_group() {
     wait_for_all();
+    // Destroyed by another thread than the one holding the group's slot: the slot goes back here.
     if (slot_holder_.load(std::memory_order_relaxed) != nullptr)
       core_->release_caller_slot(*held_slot_);
     if (error_) detail::unobserved_handler.load()(std::move(error_));
@@ -176,7 +177,7 @@ class task_group {
     if (holder != nullptr) return nullptr;
     detail::participant* slot = core_->acquire_caller_slot();
     if (slot == nullptr) return nullptr;
-    // Acquire: pairs with the release that let the group go (give_back in wait_for_all), so this
+    // Acquire: pairs with the release that let the group go (in wait_as_holder), so this
     // thread's write of held_slot_ comes after the previous holder's last read of it.
     if (!slot_holder_.compare_exchange_strong(holder, me, std::memory_order_acquire,
                                               std::memory_order_relaxed)) {
@@ -188,38 +189,37 @@ class task_group {
   }
 
   void wait_for_all() noexcept {
-    const bool holder = slot_holder_.load(std::memory_order_relaxed) == &detail::this_thread_token;
-    if (all_done() && !holder) return;
+    if (slot_holder_.load(std::memory_order_relaxed) == &detail::this_thread_token) {
+      wait_as_holder();
+      return;
+    }
+    if (all_done()) return;
     detail::participant* me = core_->current();
     std::optional<detail::caller_slot_guard> slot;
-    if (me == nullptr && holder) {
-      slot.emplace(*core_, *held_slot_, /*release=*/false);
-      me = held_slot_;
-    } else if (me == nullptr) {
+    if (me == nullptr) {
       if (detail::participant* free_slot = core_->acquire_caller_slot()) {
         slot.emplace(*core_, *free_slot);
         me = free_slot;
       }
     }
-    if (holder) {
-      // Whatever happens below, the slot goes back when this wait ends.
-      struct give_back {
-        task_group& group;
-        ~give_back() {
-          // held_slot_ is read before the group is let go: right after, another thread may take
-          // the group and write held_slot_.
-          detail::participant& held = *group.held_slot_;
-          group.slot_holder_.store(nullptr, std::memory_order_release);
-          group.core_->release_caller_slot(held);
-        }
-      };
-      give_back release_at_end{*this};
-      if (me == held_slot_) run_oldest_first(*me);
-      wait_with(me);
-      slot.reset();
-      return;
-    }
     wait_with(me);
+  }
+
+  // The wait of the thread that holds the group's caller slot: as that slot (unless it is inside
+  // the pool already), then the slot goes back and the group is free for any thread to hold.
+  void wait_as_holder() noexcept {
+    detail::participant& held = *held_slot_;
+    if (detail::participant* me = core_->current()) {
+      wait_with(me);
+    } else {
+      detail::caller_slot_guard acting(*core_, held, /*release=*/false);
+      run_oldest_first(held);
+      wait_with(&held);
+    }
+    // held_slot_ was read above: from this store on, another thread may take the group and
+    // write it.
+    slot_holder_.store(nullptr, std::memory_order_release);
+    core_->release_caller_slot(held);
   }
 
   // The holder's tasks lie on its slot's deque in the order run() was called. Taking them from the
