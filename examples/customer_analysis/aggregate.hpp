@@ -37,6 +37,17 @@
 
 namespace customer_analysis {
 
+// Appends `later` to `earlier`, the way partials combine: taken whole when `earlier` is empty.
+template <class T>
+void append(std::vector<T>& earlier, std::vector<T>&& later) {
+  if (earlier.empty()) {
+    earlier = std::move(later);
+  } else {
+    earlier.insert(earlier.end(), std::make_move_iterator(later.begin()),
+                   std::make_move_iterator(later.end()));
+  }
+}
+
 struct error_entry {
   std::uint64_t line;
   std::string message;
@@ -439,14 +450,7 @@ class interaction_handler {
 
   partial combine(partial a, partial b) const {
     a.totals.merge(std::move(b.totals));
-    for (std::size_t s = 0; s < customer_shards; ++s) {
-      auto& x = a.events[s];
-      auto& y = b.events[s];
-      if (x.empty())
-        x = std::move(y);
-      else
-        x.insert(x.end(), y.begin(), y.end());
-    }
+    for (std::size_t s = 0; s < customer_shards; ++s) append(a.events[s], std::move(b.events[s]));
     return a;
   }
 
@@ -601,15 +605,8 @@ class customer_handler {
     a.read += b.read;
     a.invalid += b.invalid;
     a.errors.merge(std::move(b.errors));
-    if (a.rows.empty())
-      a.rows = std::move(b.rows);
-    else
-      a.rows.insert(a.rows.end(), b.rows.begin(), b.rows.end());
-    if (a.candidates.empty())
-      a.candidates = std::move(b.candidates);
-    else
-      a.candidates.insert(a.candidates.end(), std::make_move_iterator(b.candidates.begin()),
-                          std::make_move_iterator(b.candidates.end()));
+    append(a.rows, std::move(b.rows));
+    append(a.candidates, std::move(b.candidates));
     return a;
   }
 

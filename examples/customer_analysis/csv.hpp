@@ -132,6 +132,11 @@ inline byte_counts count_bytes(const char* d, std::size_t n) {
   // compare gives -1 per match in each byte lane, subtracted into per-lane counters that are
   // summed (psadbw) before they can overflow, every 255 steps.
   const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n');
+  auto lane_sum = [](__m128i lanes) {  // the sum of the 16 byte counters
+    const __m128i halves = _mm_sad_epu8(lanes, _mm_setzero_si128());
+    return static_cast<std::uint64_t>(_mm_cvtsi128_si64(halves)) +
+           static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(halves, halves)));
+  };
   while (n - i >= 16) {
     __m128i quotes = _mm_setzero_si128(), lfs = _mm_setzero_si128();
     for (int step = 0; step < 255 && n - i >= 16; ++step, i += 16) {
@@ -139,12 +144,8 @@ inline byte_counts count_bytes(const char* d, std::size_t n) {
       quotes = _mm_sub_epi8(quotes, _mm_cmpeq_epi8(bytes, quote));
       lfs = _mm_sub_epi8(lfs, _mm_cmpeq_epi8(bytes, lf));
     }
-    const __m128i q = _mm_sad_epu8(quotes, _mm_setzero_si128());
-    const __m128i l = _mm_sad_epu8(lfs, _mm_setzero_si128());
-    c.quotes += static_cast<std::uint64_t>(_mm_cvtsi128_si64(q)) +
-                static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(q, q)));
-    c.lfs += static_cast<std::uint64_t>(_mm_cvtsi128_si64(l)) +
-             static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(l, l)));
+    c.quotes += lane_sum(quotes);
+    c.lfs += lane_sum(lfs);
   }
 #endif
   c.quotes += static_cast<std::uint64_t>(std::count(d + i, d + n, '"'));
