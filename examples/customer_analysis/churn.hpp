@@ -14,19 +14,22 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "aggregate.hpp"
+#include "gradient.hpp"
 
 namespace customer_analysis {
 
-inline constexpr std::size_t feature_count = 7;
 inline constexpr int churn_epochs = 300;
 inline constexpr double churn_learning_rate = 0.5;
 inline constexpr double churn_l2 = 1e-4;
@@ -42,7 +45,6 @@ using customer_shard_maps = std::array<customer_map, customer_shards>;
 
 // The pieces below are shared with the MPI version (mpi_churn.hpp), which must compute the very
 // same floating-point operations in the very same order.
-using feature_row = std::array<double, feature_count>;
 
 // The features of one customer of the population, in the contract's order.
 inline feature_row churn_features(const customer_state& s, const customer_info& info,
@@ -61,30 +63,9 @@ inline feature_row churn_features(const customer_state& s, const customer_info& 
           s.interactions ? ratio(s.wait_sum, s.interactions) : 0.0};
 }
 
-struct churn_weights {
-  std::array<double, feature_count> w{};
-  double b = 0;
-};
-
-inline double churn_probability(const churn_weights& m, const feature_row& x) {
-  double z = m.b;
-  for (std::size_t j = 0; j < feature_count; ++j) z += m.w[j] * x[j];
-  return 1.0 / (1.0 + std::exp(-z));
-}
-
 // The gradient's reduction: customers (train set, id order) in chunks of churn_grain, each chunk
-// folded in order from zero, chunks combined in weft::parallel_reduce's tree.
+// summed by chunk_gradient, chunks combined in weft::parallel_reduce's tree.
 inline constexpr std::size_t churn_grain = 1024;
-struct churn_gradient {
-  std::array<double, feature_count + 1> g{};  // weights, then bias
-};
-
-inline void add_to_gradient(churn_gradient& part, const churn_weights& m, const feature_row& x,
-                            double y) {
-  const double err = churn_probability(m, x) - y;
-  for (std::size_t j = 0; j < feature_count; ++j) part.g[j] += err * x[j];
-  part.g[feature_count] += err;
-}
 
 inline churn_gradient combine_gradients(churn_gradient a, const churn_gradient& c) {
   for (std::size_t j = 0; j <= feature_count; ++j) a.g[j] += c.g[j];
@@ -170,18 +151,17 @@ inline churn_result run_churn(weft::thread_pool& pool,
     for (auto& row : x) row[j] = (row[j] - mean) / sd;
   }
 
-  churn_weights m;
-  auto probability = [&](std::size_t i) { return churn_probability(m, x[i]); };
+  train_columns columns;
+  for (std::size_t i : train) columns.push_back(x[i], y[i]);
 
   // Full-batch gradient descent. The gradient sum is a deterministic parallel reduction.
+  churn_weights m;
   if (!train.empty()) {
     for (int epoch = 0; epoch < churn_epochs; ++epoch) {
       const churn_gradient sum = weft::parallel_reduce(
           pool, weft::chunked(std::size_t{0}, train.size(), churn_grain), churn_gradient{},
           [&](weft::chunk<std::size_t> c) {
-            churn_gradient part;
-            for (std::size_t k : c) add_to_gradient(part, m, x[train[k]], y[train[k]]);
-            return part;
+            return chunk_gradient(m, columns, c.first(), c.last());
           },
           combine_gradients);
       apply_gradient(m, sum, train.size());
@@ -189,7 +169,7 @@ inline churn_result run_churn(weft::thread_pool& pool,
   }
 
   std::vector<double> p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = probability(i);
+  for (std::size_t i = 0; i < n; ++i) p[i] = churn_probability(m, x[i]);
 
   if (!holdout.empty()) {
     std::uint64_t correct = 0;

@@ -157,7 +157,8 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
         1);
     out[dest].push_back({x[train[k]], y[train[k]]});
   }
-  const std::vector<train_row> rows = all_to_all(w, out);
+  train_columns rows;
+  for (const train_row& row : all_to_all(w, out)) rows.push_back(row.x, row.y);
   out = {};
   const weft::mpi::leaf_range my_chunks = weft::mpi::leaves_of(chunks, w.rank, w.size);
 
@@ -172,10 +173,7 @@ churn_result run_churn(const world& w, weft::thread_pool& pool,
                            const std::size_t k = c.first();
                            const std::size_t a = k * churn_grain;
                            const std::size_t b = std::min(rows.size(), a + churn_grain);
-                           churn_gradient part;
-                           for (std::size_t i = a; i < b; ++i)
-                             add_to_gradient(part, m, rows[i].x, rows[i].y);
-                           partials[k] = part;
+                           partials[k] = chunk_gradient(m, rows, a, b);
                          });
       const churn_gradient sum = weft::mpi::deterministic_allreduce(
           pool, w.comm, std::span<const churn_gradient>(partials), churn_gradient{},

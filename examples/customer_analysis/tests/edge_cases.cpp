@@ -6,8 +6,10 @@
 // exception analyze() throws. Usage: edge_cases <tests/data directory>
 #include <weft/weft.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -188,6 +190,69 @@ void file_errors(const std::string& dir) {
 
 }  // namespace
 
+// The churn model's arithmetic (gradient.hpp): e^z close to std::exp, the summed gradient equal
+// to a plain sum, and the SSE2 and AVX2 paths bitwise equal.
+void churn_arithmetic() {
+  using namespace customer_analysis;
+  double worst = 0;
+  for (double z = -700; z <= 700; z += 0.0137) {
+    vector_math::double2 v = {z, -z};
+    vector_math::exp_in_place(v);
+    worst = std::max({worst, std::abs(v[0] - std::exp(z)) / std::exp(z),
+                      std::abs(v[1] - std::exp(-z)) / std::exp(-z)});
+  }
+  check(worst < 5e-16, "exp_in_place within 5e-16 of std::exp (" + std::to_string(worst) + ")");
+  vector_math::double2 extremes = {-1e300, 1e300};
+  vector_math::exp_in_place(extremes);
+  check(
+      extremes[0] >= 0 && extremes[0] < 1e-307 && extremes[1] > 1e307 && std::isfinite(extremes[1]),
+      "exp_in_place clamps far arguments to finite values");
+  check(churn_probability(churn_weights{{}, 1e6}, feature_row{}) == 1.0 &&
+            churn_probability(churn_weights{{}, -1e6}, feature_row{}) < 1e-300,
+        "churn_probability saturates without NaN");
+
+  train_columns t;
+  std::uint64_t state = 12345;
+  auto uniform = [&] {  // in [-3, 3)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(state >> 11) * 0x1p-53 * 6.0 - 3.0;
+  };
+  for (int i = 0; i < 1029; ++i) {
+    feature_row row;
+    for (double& v : row) v = uniform();
+    t.push_back(row, i % 3 == 0 ? 1.0 : 0.0);
+  }
+  churn_weights m;
+  for (std::size_t j = 0; j < feature_count; ++j) m.w[j] = 0.1 * static_cast<double>(j) - 0.3;
+  m.b = 0.25;
+  for (std::size_t last : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
+                           std::size_t{9}, std::size_t{1029}}) {
+    const churn_gradient g = chunk_gradient(m, t, 0, last);
+    bool close = true;
+    for (std::size_t j = 0; j <= feature_count; ++j) {
+      double plain = 0;
+      for (std::size_t i = 0; i < last; ++i) {
+        feature_row row;
+        for (std::size_t k = 0; k < feature_count; ++k) row[k] = t.x[k][i];
+        double z = m.b;
+        for (std::size_t k = 0; k < feature_count; ++k) z += m.w[k] * row[k];
+        const double err = 1.0 / (1.0 + std::exp(-z)) - t.y[i];
+        plain += j < feature_count ? err * row[j] : err;
+      }
+      close = close && std::abs(g.g[j] - plain) <= 1e-12 * (1.0 + std::abs(plain));
+    }
+    check(close, "chunk_gradient of " + std::to_string(last) + " customers equals the plain sum");
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) {
+      const churn_gradient a = vector_math::gradient_sse2(m, t, 0, last);
+      const churn_gradient b = vector_math::gradient_avx2(m, t, 0, last);
+      check(std::memcmp(&a, &b, sizeof a) == 0,
+            "SSE2 and AVX2 gradients bitwise equal (" + std::to_string(last) + " customers)");
+    }
+#endif
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: edge_cases <tests/data directory>\n");
@@ -199,6 +264,7 @@ int main(int argc, char** argv) {
     duplicate_ids(dir);
     long_records(dir);
     file_errors(dir);
+    churn_arithmetic();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAILED: unexpected exception: %s\n", e.what());
     return 1;
