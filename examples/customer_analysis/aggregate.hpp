@@ -143,13 +143,14 @@ class term_counts {
       h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
       h ^= h >> 31;
     }
-    std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    return h ^ (h >> 29);
+    return finish_hash(h, pack_word(s.substr(i)));
   }
 
   void add(std::string_view term, std::uint64_t n = 1) { add_hashed(term, hash(term), n); }
+  // A term of at most 7 bytes and pack_word(term), which the caller already has.
+  void add_short(std::string_view term, std::uint64_t packed) {
+    add_hashed(term, finish_hash(0x9E3779B97F4A7C15ull ^ term.size(), packed), 1);
+  }
 
   void merge(const term_counts& other) {
     for (const entry& e : other.slots_)
@@ -163,6 +164,11 @@ class term_counts {
   }
 
  private:
+  // hash()'s last step; `tail` is pack_word of the bytes after the last full block of 8.
+  static std::uint64_t finish_hash(std::uint64_t h, std::uint64_t tail) {
+    h = (h ^ tail) * 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
+  }
   struct entry {
     std::uint64_t hash = 0;
     std::uint64_t count = 0;  // 0: free slot
@@ -280,14 +286,14 @@ struct interaction_totals {
   }
 };
 
-// A word of at most 8 bytes packed into an integer (first byte lowest), for cheap comparisons.
-constexpr std::uint64_t pack_word(std::string_view w) {
-  std::uint64_t x = 0;
-  for (std::size_t i = w.size(); i-- > 0;) x = (x << 8) | static_cast<unsigned char>(w[i]);
-  return x;
+// Where a packed stop word sits in stop_words (below): a multiplicative hash to 7 bits.
+constexpr std::size_t stop_word_slot(std::uint64_t packed) {
+  return static_cast<std::size_t>((packed * 0x9E3779B97F4A7C15ull) >> 57);
 }
 
-// The pain-term stop list of the contract, packed and sorted (every stop word has 3 to 8 bytes).
+// The pain-term stop list of the contract, packed (every stop word has 3 to 8 bytes) into a
+// 128-slot open-addressing table: a token is looked up in one or two probes, where a search of
+// the sorted list would take six unpredictable branches. 0 marks a free slot (no word packs to 0).
 inline constexpr auto stop_words = [] {
   constexpr std::string_view words[] = {
       "the",   "and",   "for",   "with",  "that",  "this",  "was",      "were",   "are",  "has",
@@ -296,39 +302,60 @@ inline constexpr auto stop_words = [] {
       "does",  "into",  "out",   "about", "after", "again", "been",     "being",  "than", "then",
       "there", "these", "those", "very",  "will",  "would", "could",    "should", "just", "also",
       "what",  "when",  "which", "who",   "why",   "how",   "customer", "agent",  "call"};
-  std::array<std::uint64_t, std::size(words)> packed{};
-  for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = pack_word(words[i]);
-  std::sort(packed.begin(), packed.end());
-  return packed;
+  std::array<std::uint64_t, 128> table{};
+  for (std::string_view w : words) {
+    std::size_t i = stop_word_slot(pack_word(w));
+    while (table[i] != 0) i = (i + 1) % table.size();
+    table[i] = pack_word(w);
+  }
+  return table;
 }();
 
-// `w` is already lower-case.
-inline bool is_stop_word(std::string_view w) {
-  if (w.size() > 8) return false;
-  return std::binary_search(stop_words.begin(), stop_words.end(), pack_word(w));
+// `packed` is a lower-case token of at most 8 bytes, packed.
+inline bool is_stop_word(std::uint64_t packed) {
+  for (std::size_t i = stop_word_slot(packed); stop_words[i] != 0; i = (i + 1) % stop_words.size())
+    if (stop_words[i] == packed) return true;
+  return false;
 }
 
-inline bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+// Per byte: itself lower-cased if it is an ASCII letter or digit (a term byte), else 0 (a
+// separator). One table lookup does the test and the lower-casing.
+inline constexpr auto term_byte = [] {
+  std::array<char, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = static_cast<char>(c);
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = static_cast<char>(c);
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[static_cast<std::size_t>(c)] = static_cast<char>(c - 'A' + 'a');
+  return t;
+}();
 
 // Lower-cases ASCII letters, splits on every byte that is not an ASCII letter or digit, and counts
-// the tokens of 3+ bytes that are not stop words. `token` is a reused buffer.
+// the tokens of 3+ bytes that are not stop words. `token` is a reused buffer for long tokens.
 inline void count_pain_terms(std::string_view notes, term_counts& terms, std::string& token) {
+  auto term = [](char c) { return term_byte[static_cast<unsigned char>(c)]; };
   const char* p = notes.data();
   const char* const end = p + notes.size();
   while (p < end) {
-    while (p < end && !is_alnum(*p)) ++p;
+    while (p < end && term(*p) == 0) ++p;
     const char* const start = p;
-    while (p < end && is_alnum(*p)) ++p;
+    while (p < end && term(*p) != 0) ++p;
     const auto len = static_cast<std::size_t>(p - start);
     if (len < 3) continue;
-    token.resize(len);
-    for (std::size_t i = 0; i < len; ++i) {
-      const char c = start[i];
-      token[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if (len <= 8) {  // most tokens: lower-cased on the stack, stop words checked packed
+      char lower[8];
+      for (std::size_t i = 0; i < len; ++i) lower[i] = term(start[i]);
+      const std::string_view t(lower, len);
+      const std::uint64_t packed = pack_word(t);
+      if (is_stop_word(packed)) continue;
+      if (len < 8)
+        terms.add_short(t, packed);
+      else
+        terms.add(t);
+    } else {
+      token.resize(len);
+      for (std::size_t i = 0; i < len; ++i) token[i] = term(start[i]);
+      terms.add(token);
     }
-    if (!is_stop_word(token)) terms.add(token);
   }
 }
 
@@ -389,11 +416,10 @@ class interaction_handler {
           if (!parse_timestamp(v, timestamp)) rule = "a real date and time as YYYY-MM-DDTHH:MM:SSZ";
           break;
         case ic_channel:
-          if ((channel = find_name(channel_names, v)) < 0)
-            rule = "phone, email, chat, web or branch";
+          if ((channel = channel_index.find(v)) < 0) rule = "phone, email, chat, web or branch";
           break;
         case ic_topic:
-          if ((topic = find_name(topic_names, v)) < 0) rule = "one of the ten topics";
+          if ((topic = topic_index.find(v)) < 0) rule = "one of the ten topics";
           break;
         case ic_wait_seconds:
           if (!parse_uint(v, max_u32, value)) rule = "an integer up to 2^32-1";

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -46,6 +47,25 @@ struct record_ref {
 };
 
 enum class split_status : std::uint8_t { ok, malformed_quoting, unterminated_quote };
+
+// The first ',' or '"' in s[i, n), or n: where an unquoted field ends (or is found malformed).
+inline std::size_t find_comma_or_quote(const char* s, std::size_t i, std::size_t n) {
+#if defined(__SSE2__) && defined(__x86_64__)
+  // Unquoted fields are short, and most end within the first 16 bytes: one compare of a block
+  // does what a byte loop does in eight or more steps.
+  const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"');
+  for (; n - i >= 16; i += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const int found =
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(bytes, comma), _mm_cmpeq_epi8(bytes, quote)));
+    if (found != 0)
+      return i + static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(found)));
+  }
+#endif
+  for (; i < n; ++i)
+    if (s[i] == ',' || s[i] == '"') return i;
+  return n;
+}
 
 // Splits `rec` into fields. Unquoted fields and quoted fields without "" escapes are views into
 // `rec`; fields with escapes are unescaped into `scratch`, which is reserved to rec.size() first so
@@ -97,12 +117,8 @@ inline split_status split_record(std::string_view rec, std::vector<std::string_v
         return split_status::ok;
       }
     } else {
-      // Unquoted fields are short: one plain loop beats two memchr calls.
-      std::size_t end = i;
-      while (end < n && s[end] != ',') {
-        if (s[end] == '"') return split_status::malformed_quoting;
-        ++end;
-      }
+      const std::size_t end = find_comma_or_quote(s, i, n);
+      if (end < n && s[end] == '"') return split_status::malformed_quoting;  // a quote inside
       fields.emplace_back(s + i, end - i);
       if (end == n) return split_status::ok;
       i = end + 1;
@@ -160,14 +176,33 @@ inline byte_counts count_bytes(const char* d, std::size_t n) {
 inline std::size_t find_terminator(const char* d, std::size_t p, std::size_t n, bool& parity,
                                    std::uint64_t& lfs_inside) {
   std::size_t i = p;
-  while (i < n) {
-    const void* lf = std::memchr(d + i, '\n', n - i);
-    const std::size_t e = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - d) : n;
-    if (std::count(d + i, d + e, '"') & 1) parity = !parity;
-    if (e == n) break;
-    if (!parity) return e;
-    ++lfs_inside;  // an LF inside quotes: part of the record, but still a line
-    i = e + 1;
+#if defined(__SSE2__) && defined(__x86_64__)
+  // Every record goes through here: 16 bytes a step, as bit masks of the quotes and the LFs. The
+  // quotes below an LF decide its parity; most records have no LF inside quotes, so the inner
+  // loop runs once, at the block that holds the record's end.
+  const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n');
+  for (; n - i >= 16; i += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    auto quotes = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)));
+    auto lfs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, lf)));
+    for (; lfs != 0; lfs &= lfs - 1) {
+      const int at = std::countr_zero(lfs);
+      const unsigned below = (1u << at) - 1;
+      if (std::popcount(quotes & below) & 1) parity = !parity;
+      quotes &= ~below;
+      if (!parity) return i + static_cast<std::size_t>(at);
+      ++lfs_inside;  // an LF inside quotes: part of the record, but still a line
+    }
+    if (std::popcount(quotes) & 1) parity = !parity;
+  }
+#endif
+  for (; i < n; ++i) {
+    if (d[i] == '"') {
+      parity = !parity;
+    } else if (d[i] == '\n') {
+      if (!parity) return i;
+      ++lfs_inside;
+    }
   }
   return n;
 }

@@ -26,14 +26,55 @@ inline constexpr std::array<std::string_view, 5> channel_names = {"phone", "emai
 inline constexpr std::size_t topic_count = topic_names.size();
 inline constexpr std::size_t channel_count = channel_names.size();
 
-// Index of `v` in `names`, or -1. The lists are short; a linear scan of exact byte compares is as
-// fast as anything cleverer here.
+// Index of `v` in `names`, or -1 (the header's column names).
 template <std::size_t N>
 int find_name(const std::array<std::string_view, N>& names, std::string_view v) {
   for (std::size_t i = 0; i < N; ++i)
     if (names[i] == v) return static_cast<int>(i);
   return -1;
 }
+
+// A word of at most 8 bytes packed into an integer (first byte lowest), for cheap comparisons.
+constexpr std::uint64_t pack_word(std::string_view w) {
+  std::uint64_t x = 0;
+  for (std::size_t i = w.size(); i-- > 0;) x = (x << 8) | static_cast<unsigned char>(w[i]);
+  return x;
+}
+
+// find_name for a list of names of at most 16 bytes, looked up twice per record (channel and
+// topic): a name is its length and its first and last 8 bytes packed, so that a candidate is
+// three integer compares rather than a call to memcmp.
+template <std::size_t N>
+class name_index {
+ public:
+  constexpr explicit name_index(const std::array<std::string_view, N>& names) {
+    for (std::size_t i = 0; i < N; ++i) {
+      if (names[i].size() > 16) throw std::invalid_argument("name_index: a name over 16 bytes");
+      keys_[i] = key_of(names[i]);
+    }
+  }
+  int find(std::string_view v) const {
+    if (v.size() > 16) return -1;
+    const key k = key_of(v);
+    for (std::size_t i = 0; i < N; ++i)
+      if (keys_[i].size == k.size && keys_[i].head == k.head && keys_[i].tail == k.tail)
+        return static_cast<int>(i);
+    return -1;
+  }
+
+ private:
+  struct key {
+    std::size_t size = 0;
+    std::uint64_t head = 0, tail = 0;
+  };
+  static constexpr key key_of(std::string_view v) {
+    const std::size_t k = v.size() < 8 ? v.size() : 8;
+    return {v.size(), pack_word(v.substr(0, k)), pack_word(v.substr(v.size() - k))};
+  }
+  std::array<key, N> keys_{};
+};
+inline constexpr name_index<topic_count> topic_index{topic_names};
+inline constexpr name_index<channel_count> channel_index{channel_names};
 
 // An integer: one or more ASCII digits, leading zeros allowed, value at most `max`.
 inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out) {

@@ -190,6 +190,28 @@ void file_errors(const std::string& dir) {
 
 }  // namespace
 
+// Channel and topic names are looked up by packed words (schema.hpp): every name is found, and a
+// value that differs from a name in any one byte, or in length, is not.
+void name_lookup() {
+  using namespace customer_analysis;
+  bool all = true;
+  for (std::size_t i = 0; i < topic_count; ++i) {
+    const std::string name(topic_names[i]);
+    all = all && topic_index.find(name) == static_cast<int>(i);
+    for (std::size_t k = 0; k < name.size(); ++k) {
+      std::string near = name;
+      near[k] = static_cast<char>(near[k] ^ 0x20);
+      all = all && topic_index.find(near) == -1;
+    }
+    all = all && topic_index.find(name + "s") == -1 && topic_index.find(name.substr(1)) == -1;
+  }
+  for (std::size_t i = 0; i < channel_count; ++i)
+    all = all && channel_index.find(channel_names[i]) == static_cast<int>(i) &&
+          topic_index.find(channel_names[i]) == -1;
+  all = all && channel_index.find("") == -1 && topic_index.find("account_access_17") == -1;
+  check(all, "topic and channel names found exactly");
+}
+
 // The churn model's arithmetic (gradient.hpp): e^z close to std::exp, the summed gradient equal
 // to a plain sum, and the SSE2 and AVX2 paths bitwise equal.
 void churn_arithmetic() {
@@ -264,6 +286,7 @@ int main(int argc, char** argv) {
     duplicate_ids(dir);
     long_records(dir);
     file_errors(dir);
+    name_lookup();
     churn_arithmetic();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAILED: unexpected exception: %s\n", e.what());
