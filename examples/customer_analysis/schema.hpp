@@ -80,7 +80,16 @@ inline constexpr name_index<channel_count> channel_index{channel_names};
 inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out) {
   if (v.empty()) return false;
   std::uint64_t x = 0;
-  for (const char c : v) {
+  if (v.size() <= 19) {  // below 10^19 < 2^64: no overflow, one comparison with max at the end
+    for (const char c : v) {
+      if (c < '0' || c > '9') return false;
+      x = x * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (x > max) return false;
+    out = x;
+    return true;
+  }
+  for (const char c : v) {  // leading zeros, or a value near 2^64: checked digit by digit
     if (c < '0' || c > '9') return false;
     const auto d = static_cast<std::uint64_t>(c - '0');
     if (d > max || x > (max - d) / 10) return false;  // x * 10 + d > max, without overflow
@@ -109,18 +118,16 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
   if (v.size() != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
       v[16] != ':' || v[19] != 'Z')
     return false;
-  auto num = [&](std::size_t at, std::size_t len, unsigned& x) {
-    x = 0;
-    for (std::size_t i = at; i < at + len; ++i) {
-      if (v[i] < '0' || v[i] > '9') return false;
-      x = x * 10 + static_cast<unsigned>(v[i] - '0');
-    }
-    return true;
-  };
-  unsigned y, mo, d, h, mi, s;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
-      !num(17, 2, s))
-    return false;
+  // Every byte but the separators is a digit: checked once for all of them.
+  static constexpr std::size_t digit_at[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  unsigned digit[20] = {};
+  for (std::size_t i : digit_at) {
+    digit[i] = static_cast<unsigned>(static_cast<unsigned char>(v[i])) - '0';
+    if (digit[i] > 9) return false;
+  }
+  auto two = [&](std::size_t at) { return digit[at] * 10 + digit[at + 1]; };
+  const unsigned y = two(0) * 100 + two(2), mo = two(5), d = two(8), h = two(11), mi = two(14),
+                 s = two(17);
   static constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
   const unsigned dim = month_days[mo - 1] + (mo == 2 && is_leap(y) ? 1 : 0);
