@@ -42,7 +42,14 @@ struct train_columns {
   std::array<std::vector<double>, feature_count> x;
   std::vector<double> y;
 
+  explicit train_columns(std::size_t customers = 0) : y(customers) {
+    for (auto& column : x) column.resize(customers);
+  }
   std::size_t size() const { return y.size(); }
+  void set(std::size_t i, const feature_row& row, double label) {
+    for (std::size_t j = 0; j < feature_count; ++j) x[j][i] = row[j];
+    y[i] = label;
+  }
   void push_back(const feature_row& row, double label) {
     for (std::size_t j = 0; j < feature_count; ++j) x[j].push_back(row[j]);
     y.push_back(label);
