@@ -186,7 +186,9 @@ class term_counts {
         ++size_;
         return;
       }
-      if (e.hash == h && e.term == term) {
+      // A term has no zero byte, so one under 8 bytes is fixed by its packed word, and hash() is
+      // one-to-one on packed words: for such terms equal hashes and lengths mean equal terms.
+      if (e.hash == h && e.term.size() == term.size() && (term.size() < 8 || e.term == term)) {
         e.count += n;
         return;
       }

@@ -118,14 +118,14 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
   if (v.size() != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
       v[16] != ':' || v[19] != 'Z')
     return false;
-  // Every byte but the separators is a digit: checked once for all of them.
-  static constexpr std::size_t digit_at[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
-  unsigned digit[20] = {};
-  for (std::size_t i : digit_at) {
-    digit[i] = static_cast<unsigned>(static_cast<unsigned char>(v[i])) - '0';
-    if (digit[i] > 9) return false;
-  }
-  auto two = [&](std::size_t at) { return digit[at] * 10 + digit[at + 1]; };
+  auto digit = [&](std::size_t i) {
+    return static_cast<unsigned>(static_cast<unsigned char>(v[i])) - '0';
+  };
+  auto two = [&](std::size_t at) { return digit(at) * 10 + digit(at + 1); };
+  // Every byte but the separators is a digit (an unsigned byte - '0' above 9 is not).
+  bool digits = true;
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) digits &= digit(i) <= 9;
+  if (!digits) return false;
   const unsigned y = two(0) * 100 + two(2), mo = two(5), d = two(8), h = two(11), mi = two(14),
                  s = two(17);
   static constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
