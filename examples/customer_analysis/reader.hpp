@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -86,12 +87,15 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
     return at >= end ? std::size_t{0}
                      : static_cast<std::size_t>(std::min<std::uint64_t>(window, end - at));
   };
+  // Buffers are left uninitialised: pread fills them, and zeroing 3 windows first would cost a
+  // pass over 24 MiB for nothing.
+  using buffer = std::unique_ptr<char[]>;
   if (!read_ahead) {
-    std::vector<char> buf(window);
+    const buffer buf(new char[window]);
     for (;;) {
-      const std::size_t n = file.read_at(offset, buf.data(), want(offset));
+      const std::size_t n = file.read_at(offset, buf.get(), want(offset));
       if (n == 0) return;
-      on_window(buf.data(), n);
+      on_window(buf.get(), n);
       offset += n;
     }
   }
@@ -99,12 +103,12 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
   // Three buffers: one being processed, up to two read ahead.
   constexpr std::size_t buffers = 3;
   struct filled {
-    std::vector<char> data;
+    buffer data;
     std::size_t size;
   };
   std::mutex m;
   std::condition_variable cv;
-  std::vector<std::vector<char>> free_buffers(buffers);
+  std::vector<buffer> free_buffers(buffers);
   std::deque<filled> ready;
   bool at_end = false, stop = false;
   std::exception_ptr error;
@@ -113,7 +117,7 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
     std::uint64_t at = offset;
     try {
       for (;;) {
-        std::vector<char> buf;
+        buffer buf;
         {
           std::unique_lock lock(m);
           cv.wait(lock, [&] { return stop || !free_buffers.empty(); });
@@ -121,8 +125,8 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
           buf = std::move(free_buffers.back());
           free_buffers.pop_back();
         }
-        buf.resize(window);
-        const std::size_t n = file.read_at(at, buf.data(), want(at));
+        if (!buf) buf.reset(new char[window]);  // allocated on first use only
+        const std::size_t n = file.read_at(at, buf.get(), want(at));
         at += n;
         std::lock_guard lock(m);
         if (n == 0) {
@@ -167,7 +171,7 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
       item = std::move(ready.front());
       ready.pop_front();
     }
-    on_window(static_cast<const char*>(item.data.data()), item.size);
+    on_window(static_cast<const char*>(item.data.get()), item.size);
     std::lock_guard lock(m);
     free_buffers.push_back(std::move(item.data));
     cv.notify_all();

@@ -7,13 +7,16 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -69,8 +72,20 @@ class name_index {
     std::uint64_t head = 0, tail = 0;
   };
   static constexpr key key_of(std::string_view v) {
-    const std::size_t k = v.size() < 8 ? v.size() : 8;
-    return {v.size(), pack_word(v.substr(0, k)), pack_word(v.substr(v.size() - k))};
+    if (v.size() <= 8) {
+      const std::uint64_t word = pack_word(v);
+      return {v.size(), word, word};
+    }
+    return {v.size(), word_of_8(v.data()), word_of_8(v.data() + v.size() - 8)};
+  }
+  // pack_word of 8 bytes: one load where the byte order is pack_word's own.
+  static constexpr std::uint64_t word_of_8(const char* p) {
+    if (!std::is_constant_evaluated() && std::endian::native == std::endian::little) {
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      return word;
+    }
+    return pack_word({p, 8});
   }
   std::array<key, N> keys_{};
 };
@@ -126,7 +141,8 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
   const bool digits = [&]<std::size_t... k>(std::index_sequence<k...>) {
     ((digit[k] = static_cast<unsigned>(static_cast<unsigned char>(v[at[k]])) - '0'), ...);
     return ((digit[k] <= 9) & ...);
-  }(std::make_index_sequence<14>{});
+  }
+  (std::make_index_sequence<14>{});
   if (!digits) return false;
   auto two = [&](std::size_t k) { return digit[k] * 10 + digit[k + 1]; };
   const unsigned y = two(0) * 100 + two(2), mo = two(4), d = two(6), h = two(8), mi = two(10),
