@@ -345,9 +345,12 @@ inline void count_pain_terms(std::string_view notes, term_counts& terms, std::st
     if (len < 3) continue;
     if (len <= 8) {  // most tokens: lower-cased on the stack, stop words checked packed
       char lower[8];
-      for (std::size_t i = 0; i < len; ++i) lower[i] = term(start[i]);
+      std::uint64_t packed = 0;  // pack_word(t), built on the way
+      for (std::size_t i = 0; i < len; ++i) {
+        lower[i] = term(start[i]);
+        packed |= std::uint64_t{static_cast<unsigned char>(lower[i])} << (8 * i);
+      }
       const std::string_view t(lower, len);
-      const std::uint64_t packed = pack_word(t);
       if (is_stop_word(packed)) continue;
       if (len < 8)
         terms.add_short(t, packed);

@@ -140,7 +140,7 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
   std::array<unsigned, 14> digit;
   const bool digits = [&]<std::size_t... k>(std::index_sequence<k...>) {
     ((digit[k] = static_cast<unsigned>(static_cast<unsigned char>(v[at[k]])) - '0'), ...);
-    return ((digit[k] <= 9) & ...);
+    return ((digit[k] <= 9) && ...);
   }
   (std::make_index_sequence<14>{});
   if (!digits) return false;
