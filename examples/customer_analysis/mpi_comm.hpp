@@ -100,8 +100,8 @@ inline std::vector<int> displacements(const std::vector<int>& counts) {
 
 // MPI_Alltoallv: out[d] goes to rank d; returns what every rank sent here, rank 0's first.
 template <class T>
-requires std::is_trivially_copyable_v<T> std::vector<T> all_to_all(
-    const world& w, const std::vector<std::vector<T>>& out) {
+  requires(std::is_trivially_copyable_v<T>)
+std::vector<T> all_to_all(const world& w, const std::vector<std::vector<T>>& out) {
   const auto n = static_cast<std::size_t>(w.size);
   std::vector<std::size_t> send_bytes(n);
   std::size_t total = 0;
@@ -144,9 +144,8 @@ inline std::vector<std::string> gather_bytes(const world& w, const std::string& 
 
 // MPI_Gatherv of trivially copyable records: on `root`, every rank's records in rank order.
 template <class T>
-requires std::is_trivially_copyable_v<T> std::vector<T> gather(const world& w,
-                                                               const std::vector<T>& mine,
-                                                               int root) {
+  requires(std::is_trivially_copyable_v<T>)
+std::vector<T> gather(const world& w, const std::vector<T>& mine, int root) {
   std::string bytes(mine.size() * sizeof(T), '\0');
   if (!bytes.empty()) std::memcpy(bytes.data(), mine.data(), bytes.size());
   std::vector<T> out;

@@ -60,8 +60,8 @@ inline leaf_range leaves_of(std::size_t count, int rank, int size) noexcept {
 // Allgathers the leaves each rank holds (rank order: rank 0's leaves come first) into one vector,
 // the same on every rank. Collective over `comm`.
 template <class T>
-requires std::is_trivially_copyable_v<T> std::vector<T> allgather_leaves(MPI_Comm comm,
-                                                                         std::span<const T> local) {
+  requires(std::is_trivially_copyable_v<T>)
+std::vector<T> allgather_leaves(MPI_Comm comm, std::span<const T> local) {
   int size = 0;
   MPI_Comm_size(comm, &size);
   const long long mine = static_cast<long long>(local.size() * sizeof(T));
@@ -87,9 +87,9 @@ requires std::is_trivially_copyable_v<T> std::vector<T> allgather_leaves(MPI_Com
 // rank's leaves, each computed as the chunk function of the single-process parallel_reduce would
 // compute that chunk; `combine(T, T) -> T` is that reduction's combine. Collective over `comm`.
 template <class T, class Combine>
-requires std::is_trivially_copyable_v<T> T deterministic_allreduce(thread_pool& pool, MPI_Comm comm,
-                                                                   std::span<const T> local,
-                                                                   T identity, Combine combine) {
+  requires(std::is_trivially_copyable_v<T>)
+T deterministic_allreduce(thread_pool& pool, MPI_Comm comm, std::span<const T> local, T identity,
+                          Combine combine) {
   const std::vector<T> all = allgather_leaves(comm, local);
   return parallel_reduce(
       pool, chunked(std::size_t{0}, all.size(), 1), std::move(identity),

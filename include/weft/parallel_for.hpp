@@ -75,71 +75,71 @@ status for_each_index(thread_pool& pool, const chunked_range<I>& range, Body& bo
 // body(i) for every i in [first, last). first and last may be of different integral types; they
 // are brought to their common type (see chunked). Throws std::invalid_argument if first > last.
 template <index A, index B, class Body>
-requires std::invocable<Body&, detail::common_index_t<A, B>>
+  requires(std::invocable<Body&, detail::common_index_t<A, B>>)
 void parallel_for(thread_pool& pool, A first, B last, Body&& body) {
   detail::for_each_index(pool, chunked(first, last), body, nullptr);
 }
 template <index A, index B, class Body>
-requires std::invocable<Body&, detail::common_index_t<A, B>> status
-parallel_for(thread_pool& pool, A first, B last, Body&& body, const controls& options) {
+  requires(std::invocable<Body&, detail::common_index_t<A, B>>)
+status parallel_for(thread_pool& pool, A first, B last, Body&& body, const controls& options) {
   return detail::for_each_index(pool, chunked(first, last), body, &options);
 }
 
 // body(chunk) for every chunk of `range`.
 template <index I, class Body>
-requires std::invocable<Body&, chunk<I>>
+  requires(std::invocable<Body&, chunk<I>>)
 void parallel_for(thread_pool& pool, const chunked_range<I>& range, Body&& body) {
   detail::for_each_chunk(pool, range, body, nullptr);
 }
 template <index I, class Body>
-requires std::invocable<Body&, chunk<I>> status parallel_for(thread_pool& pool,
-                                                             const chunked_range<I>& range,
-                                                             Body&& body, const controls& options) {
+  requires(std::invocable<Body&, chunk<I>>)
+status parallel_for(thread_pool& pool, const chunked_range<I>& range, Body&& body,
+                    const controls& options) {
   return detail::for_each_chunk(pool, range, body, &options);
 }
 
 // body(element) for every element of `input`; the body receives the range's reference type, so
 // it may modify the elements.
 template <indexable_range R, class Body>
-requires std::invocable<Body&, std::ranges::range_reference_t<R>>
+  requires(std::invocable<Body&, std::ranges::range_reference_t<R>>)
 void parallel_for(thread_pool& pool, R&& input, Body&& body) {
   detail::for_each_element(pool, input, body, nullptr);
 }
 template <indexable_range R, class Body>
-requires std::invocable<Body&, std::ranges::range_reference_t<R>> status
-parallel_for(thread_pool& pool, R&& input, Body&& body, const controls& options) {
+  requires(std::invocable<Body&, std::ranges::range_reference_t<R>>)
+status parallel_for(thread_pool& pool, R&& input, Body&& body, const controls& options) {
   return detail::for_each_element(pool, input, body, &options);
 }
 
 // The same on default_pool().
 template <index A, index B, class Body>
-requires std::invocable<Body&, detail::common_index_t<A, B>>
+  requires(std::invocable<Body&, detail::common_index_t<A, B>>)
 void parallel_for(A first, B last, Body&& body) {
   parallel_for(default_pool(), first, last, body);
 }
 template <index A, index B, class Body>
-requires std::invocable<Body&, detail::common_index_t<A, B>> status
-parallel_for(A first, B last, Body&& body, const controls& options) {
+  requires(std::invocable<Body&, detail::common_index_t<A, B>>)
+status parallel_for(A first, B last, Body&& body, const controls& options) {
   return parallel_for(default_pool(), first, last, body, options);
 }
 template <index I, class Body>
-requires std::invocable<Body&, chunk<I>>
+  requires(std::invocable<Body&, chunk<I>>)
 void parallel_for(const chunked_range<I>& range, Body&& body) {
   parallel_for(default_pool(), range, body);
 }
 template <index I, class Body>
-requires std::invocable<Body&, chunk<I>> status parallel_for(const chunked_range<I>& range,
-                                                             Body&& body, const controls& options) {
+  requires(std::invocable<Body&, chunk<I>>)
+status parallel_for(const chunked_range<I>& range, Body&& body, const controls& options) {
   return parallel_for(default_pool(), range, body, options);
 }
 template <indexable_range R, class Body>
-requires std::invocable<Body&, std::ranges::range_reference_t<R>>
+  requires(std::invocable<Body&, std::ranges::range_reference_t<R>>)
 void parallel_for(R&& input, Body&& body) {
   parallel_for(default_pool(), input, body);
 }
 template <indexable_range R, class Body>
-requires std::invocable<Body&, std::ranges::range_reference_t<R>> status
-parallel_for(R&& input, Body&& body, const controls& options) {
+  requires(std::invocable<Body&, std::ranges::range_reference_t<R>>)
+status parallel_for(R&& input, Body&& body, const controls& options) {
   return parallel_for(default_pool(), input, body, options);
 }
 

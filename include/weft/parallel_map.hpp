@@ -111,31 +111,30 @@ std::optional<std::vector<Out>> map_elements(thread_pool& pool, R& input, F& f,
 }  // namespace detail
 
 template <indexable_range R, class F>
-requires std::invocable<F&, std::ranges::range_reference_t<R>> &&
-    (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>)
-        std::vector<map_result_t<R, F>> parallel_map(thread_pool& pool, R&& input, F&& f) {
+  requires(std::invocable<F&, std::ranges::range_reference_t<R>> &&
+           (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>))
+std::vector<map_result_t<R, F>> parallel_map(thread_pool& pool, R&& input, F&& f) {
   return *detail::map_elements<map_result_t<R, F>>(pool, input, f, nullptr);
 }
 template <indexable_range R, class F>
-requires std::invocable<F&, std::ranges::range_reference_t<R>> &&
-    (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>)
-        std::optional<std::vector<map_result_t<R, F>>> parallel_map(thread_pool& pool, R&& input,
-                                                                    F&& f,
-                                                                    const controls& options) {
+  requires(std::invocable<F&, std::ranges::range_reference_t<R>> &&
+           (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>))
+std::optional<std::vector<map_result_t<R, F>>> parallel_map(thread_pool& pool, R&& input, F&& f,
+                                                            const controls& options) {
   return detail::map_elements<map_result_t<R, F>>(pool, input, f, &options);
 }
 
 template <indexable_range R, class F>
-requires std::invocable<F&, std::ranges::range_reference_t<R>> &&
-    (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>)
-        std::vector<map_result_t<R, F>> parallel_map(R&& input, F&& f) {
+  requires(std::invocable<F&, std::ranges::range_reference_t<R>> &&
+           (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>))
+std::vector<map_result_t<R, F>> parallel_map(R&& input, F&& f) {
   return parallel_map(default_pool(), input, f);
 }
 template <indexable_range R, class F>
-requires std::invocable<F&, std::ranges::range_reference_t<R>> &&
-    (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>)
-        std::optional<std::vector<map_result_t<R, F>>> parallel_map(R&& input, F&& f,
-                                                                    const controls& options) {
+  requires(std::invocable<F&, std::ranges::range_reference_t<R>> &&
+           (!std::is_void_v<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>))
+std::optional<std::vector<map_result_t<R, F>>> parallel_map(R&& input, F&& f,
+                                                            const controls& options) {
   return parallel_map(default_pool(), input, f, options);
 }
 

@@ -27,6 +27,15 @@ template <class Reduce, class T>
 concept reduction = std::copy_constructible<T> && std::move_constructible<T> &&
     std::invocable<Reduce&, T, T> && std::convertible_to<std::invoke_result_t<Reduce&, T, T>, T>;
 
+// A reduction over T whose inputs are `From`s, each converted to T.
+template <class Reduce, class T, class From>
+concept reduction_of = reduction<Reduce, T> && std::constructible_from<T, From>;
+
+// A reduction over T whose inputs are map(argument), each converted to T.
+template <class Reduce, class T, class Map, class Argument>
+concept mapped_reduction = reduction<Reduce, T> && std::invocable<Map&, Argument> &&
+    std::constructible_from<T, std::invoke_result_t<Map&, Argument>>;
+
 namespace detail {
 
 template <class T, class Partial, class Reduce>
@@ -111,19 +120,16 @@ std::optional<T> reduce_chunked(thread_pool& pool, const chunked_range<I>& range
 
 // reduce over the elements, each converted to T: identity ⊕ x0 ⊕ x1 ⊕ ... in a fixed bracketing.
 template <indexable_range R, class T, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-        std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
-                                        Reduce&& reduce) {
+  requires(reduction_of<Reduce, std::decay_t<T>, std::ranges::range_reference_t<R>>)
+std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_converted<V>(pool, input, id, reduce, nullptr);
 }
 template <indexable_range R, class T, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
-                                                       Reduce&& reduce, const controls& options) {
+  requires(reduction_of<Reduce, std::decay_t<T>, std::ranges::range_reference_t<R>>)
+std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
+                                               Reduce&& reduce, const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_converted<V>(pool, input, id, reduce, &options);
@@ -131,24 +137,18 @@ requires reduction<Reduce, std::decay_t<T>> &&
 
 // map each element to T, then reduce.
 template <indexable_range R, class T, class Map, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-    std::constructible_from<std::decay_t<T>,
-                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-        std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Map&& map,
-                                        Reduce&& reduce) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, Map, std::ranges::range_reference_t<R>>)
+std::decay_t<T> parallel_reduce(thread_pool& pool, R&& input, T&& identity, Map&& map,
+                                Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_mapped<V>(pool, input, id, map, reduce, nullptr);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-    std::constructible_from<std::decay_t<T>,
-                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
-                                                       Map&& map, Reduce&& reduce,
-                                                       const controls& options) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, Map, std::ranges::range_reference_t<R>>)
+std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, R&& input, T&& identity,
+                                               Map&& map, Reduce&& reduce,
+                                               const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_mapped<V>(pool, input, id, map, reduce, &options);
@@ -156,21 +156,18 @@ requires reduction<Reduce, std::decay_t<T>> &&
 
 // per_chunk(chunk) -> T for each chunk, then reduce.
 template <index I, class T, class PerChunk, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-        std::decay_t<T> parallel_reduce(thread_pool& pool, const chunked_range<I>& range,
-                                        T&& identity, PerChunk&& per_chunk, Reduce&& reduce) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, PerChunk, chunk<I>>)
+std::decay_t<T> parallel_reduce(thread_pool& pool, const chunked_range<I>& range, T&& identity,
+                                PerChunk&& per_chunk, Reduce&& reduce) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return *detail::reduce_chunked<V>(pool, range, id, per_chunk, reduce, nullptr);
 }
 template <index I, class T, class PerChunk, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-        std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool,
-                                                       const chunked_range<I>& range, T&& identity,
-                                                       PerChunk&& per_chunk, Reduce&& reduce,
-                                                       const controls& options) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, PerChunk, chunk<I>>)
+std::optional<std::decay_t<T>> parallel_reduce(thread_pool& pool, const chunked_range<I>& range,
+                                               T&& identity, PerChunk&& per_chunk, Reduce&& reduce,
+                                               const controls& options) {
   using V = std::decay_t<T>;
   const V id(std::forward<T>(identity));
   return detail::reduce_chunked<V>(pool, range, id, per_chunk, reduce, &options);
@@ -178,48 +175,38 @@ requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I
 
 // The same on default_pool().
 template <indexable_range R, class T, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-        std::decay_t<T> parallel_reduce(R&& input, T&& identity, Reduce&& reduce) {
+  requires(reduction_of<Reduce, std::decay_t<T>, std::ranges::range_reference_t<R>>)
+std::decay_t<T> parallel_reduce(R&& input, T&& identity, Reduce&& reduce) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), reduce);
 }
 template <indexable_range R, class T, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-        std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Reduce&& reduce,
-                                                       const controls& options) {
+  requires(reduction_of<Reduce, std::decay_t<T>, std::ranges::range_reference_t<R>>)
+std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Reduce&& reduce,
+                                               const controls& options) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), reduce, options);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-    std::constructible_from<std::decay_t<T>,
-                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-        std::decay_t<T> parallel_reduce(R&& input, T&& identity, Map&& map, Reduce&& reduce) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, Map, std::ranges::range_reference_t<R>>)
+std::decay_t<T> parallel_reduce(R&& input, T&& identity, Map&& map, Reduce&& reduce) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), map, reduce);
 }
 template <indexable_range R, class T, class Map, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> &&
-    std::invocable<Map&, std::ranges::range_reference_t<R>> &&
-    std::constructible_from<std::decay_t<T>,
-                            std::invoke_result_t<Map&, std::ranges::range_reference_t<R>>>
-        std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Map&& map,
-                                                       Reduce&& reduce, const controls& options) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, Map, std::ranges::range_reference_t<R>>)
+std::optional<std::decay_t<T>> parallel_reduce(R&& input, T&& identity, Map&& map, Reduce&& reduce,
+                                               const controls& options) {
   return parallel_reduce(default_pool(), input, std::forward<T>(identity), map, reduce, options);
 }
 template <index I, class T, class PerChunk, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-        std::decay_t<T> parallel_reduce(const chunked_range<I>& range, T&& identity,
-                                        PerChunk&& per_chunk, Reduce&& reduce) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, PerChunk, chunk<I>>)
+std::decay_t<T> parallel_reduce(const chunked_range<I>& range, T&& identity, PerChunk&& per_chunk,
+                                Reduce&& reduce) {
   return parallel_reduce(default_pool(), range, std::forward<T>(identity), per_chunk, reduce);
 }
 template <index I, class T, class PerChunk, class Reduce>
-requires reduction<Reduce, std::decay_t<T>> && std::invocable<PerChunk&, chunk<I>> &&
-    std::constructible_from<std::decay_t<T>, std::invoke_result_t<PerChunk&, chunk<I>>>
-        std::optional<std::decay_t<T>> parallel_reduce(const chunked_range<I>& range, T&& identity,
-                                                       PerChunk&& per_chunk, Reduce&& reduce,
-                                                       const controls& options) {
+  requires(mapped_reduction<Reduce, std::decay_t<T>, PerChunk, chunk<I>>)
+std::optional<std::decay_t<T>> parallel_reduce(const chunked_range<I>& range, T&& identity,
+                                               PerChunk&& per_chunk, Reduce&& reduce,
+                                               const controls& options) {
   return parallel_reduce(default_pool(), range, std::forward<T>(identity), per_chunk, reduce,
                          options);
 }

@@ -22,6 +22,7 @@
 #include "controls.hpp"
 #include "detail/split.hpp"
 #include "parallel_for.hpp"
+#include "parallel_reduce.hpp"  // the reduction concepts
 #include "thread_pool.hpp"
 
 namespace weft {
@@ -87,43 +88,41 @@ status scan(thread_pool& pool, R& input, Out out, std::optional<T> carry, Op& op
 
 // out[i] = in[0] op in[1] op ... op in[i]. T is the input's value type.
 template <indexable_range R, std::random_access_iterator Out, class Op>
-requires reduction<Op, std::ranges::range_value_t<R>>
+  requires(reduction<Op, std::ranges::range_value_t<R>>)
 void parallel_inclusive_scan(thread_pool& pool, R&& input, Out out, Op&& op) {
   detail::scan<std::ranges::range_value_t<R>>(pool, input, out, std::nullopt, op, true, nullptr);
 }
 template <indexable_range R, std::random_access_iterator Out, class Op>
-requires reduction<Op, std::ranges::range_value_t<R>> status
-parallel_inclusive_scan(thread_pool& pool, R&& input, Out out, Op&& op, const controls& options) {
+  requires(reduction<Op, std::ranges::range_value_t<R>>)
+status parallel_inclusive_scan(thread_pool& pool, R&& input, Out out, Op&& op,
+                               const controls& options) {
   return detail::scan<std::ranges::range_value_t<R>>(pool, input, out, std::nullopt, op, true,
                                                      &options);
 }
 
 // out[i] = init op in[0] op ... op in[i-1] (out[0] = init). T is init's type.
 template <indexable_range R, std::random_access_iterator Out, class T, class Op>
-requires reduction<Op, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+  requires(reduction_of<Op, std::decay_t<T>, std::ranges::range_reference_t<R>>)
 void parallel_exclusive_scan(thread_pool& pool, R&& input, Out out, T&& init, Op&& op) {
   detail::scan<std::decay_t<T>>(
       pool, input, out, std::optional<std::decay_t<T>>(std::forward<T>(init)), op, false, nullptr);
 }
 template <indexable_range R, std::random_access_iterator Out, class T, class Op>
-requires reduction<Op, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
-        status parallel_exclusive_scan(thread_pool& pool, R&& input, Out out, T&& init, Op&& op,
-                                       const controls& options) {
+  requires(reduction_of<Op, std::decay_t<T>, std::ranges::range_reference_t<R>>)
+status parallel_exclusive_scan(thread_pool& pool, R&& input, Out out, T&& init, Op&& op,
+                               const controls& options) {
   return detail::scan<std::decay_t<T>>(
       pool, input, out, std::optional<std::decay_t<T>>(std::forward<T>(init)), op, false, &options);
 }
 
 // The same on default_pool().
 template <indexable_range R, std::random_access_iterator Out, class Op>
-requires reduction<Op, std::ranges::range_value_t<R>>
+  requires(reduction<Op, std::ranges::range_value_t<R>>)
 void parallel_inclusive_scan(R&& input, Out out, Op&& op) {
   parallel_inclusive_scan(default_pool(), input, out, op);
 }
 template <indexable_range R, std::random_access_iterator Out, class T, class Op>
-requires reduction<Op, std::decay_t<T>> &&
-    std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<R>>
+  requires(reduction_of<Op, std::decay_t<T>, std::ranges::range_reference_t<R>>)
 void parallel_exclusive_scan(R&& input, Out out, T&& init, Op&& op) {
   parallel_exclusive_scan(default_pool(), input, out, std::forward<T>(init), op);
 }

@@ -71,8 +71,8 @@ class task_group {
   // Runs f() on the pool. f may be move-only. Throws std::logic_error if the pool is being
   // destroyed and the caller is outside it.
   template <class F>
-  requires std::invocable < std::decay_t<F>
-  & > void run(F&& f) {
+    requires(std::invocable<std::decay_t<F>&>)
+  void run(F&& f) {
     state_.fetch_add(one_task, std::memory_order_relaxed);
     auto body = [this, f = std::forward<F>(f)]() mutable noexcept {
       if (!failed_.load(std::memory_order_relaxed)) {

@@ -462,7 +462,7 @@ class thread_pool {
   // Runs `f(args...)` on the pool, like std::async: the callable and the arguments are decayed
   // and copied (or moved), called with std::invoke, and the result or exception goes to the future.
   template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+    requires(std::invocable<std::decay_t<F>, std::decay_t<Args>...>)
   auto submit(F&& f, Args&&... args)
       -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
     using result = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
