@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -210,50 +211,71 @@ class term_counts {
 };
 
 // Per-customer state of one shard: an open-addressing hash map (linear probing, power-of-two size).
-// Applying events is the hottest loop after parsing; a flat table avoids a heap node and a pointer
-// chase per customer, which std::unordered_map would cost.
+// Applying events is the hottest loop after parsing and, with tens of thousands of customers, a
+// cache miss per event: a flat table of one cache line per customer avoids the heap node and the
+// pointer chase of std::unordered_map, and lets the caller prefetch the line of a later event.
 class customer_map {
  public:
-  customer_state& operator[](std::uint64_t key) {
+  // Folds one interaction into its customer's state, adding the customer on first sight.
+  void apply(const customer_event& e) {
     if ((size_ + 1) * 4 > slots_.size() * 3) grow();
-    slot& s = probe(slots_, key);
-    if (!s.used) {
-      s.used = true;
-      s.key = key;
+    slot& s = probe(slots_, e.customer_id);
+    customer_state& state = s.state;
+    if (state.interactions == 0) {
+      s.key = e.customer_id;
       ++size_;
+      state.latest = e.timestamp;
+    } else if (e.timestamp > state.latest) {
+      state.latest = e.timestamp;
     }
-    return s.state;
+    ++state.interactions;
+    state.pain += e.pain;
+    state.unresolved += e.unresolved;
+    state.csat_sum += e.csat;
+    state.csat_responses += e.csat != 0;
+    state.wait_sum += e.wait;
+  }
+  // Starts loading the line that apply(key) will touch. Only a hint: a growth in between makes it
+  // useless, never wrong.
+  void prefetch(std::uint64_t key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[index_of(key, slots_.size() - 1)], 1);
   }
   const customer_state* find(std::uint64_t key) const {
     if (slots_.empty()) return nullptr;
     const slot& s = probe(slots_, key);
-    return s.used ? &s.state : nullptr;
+    return used(s) ? &s.state : nullptr;
   }
   std::size_t size() const { return size_; }
   template <class F>
   void for_each(F&& f) const {
     for (const slot& s : slots_)
-      if (s.used) f(s.key, s.state);
+      if (used(s)) f(s.key, s.state);
   }
 
  private:
-  struct slot {
+  // A slot is in use once its customer has an interaction: apply() is the only way in, and it
+  // counts one, so no separate flag is needed and a slot is exactly one cache line.
+  struct alignas(64) slot {
     std::uint64_t key = 0;
     customer_state state;
-    bool used = false;
   };
+  static_assert(sizeof(slot) == 64);
+  static bool used(const slot& s) { return s.state.interactions != 0; }
+  static std::size_t index_of(std::uint64_t key, std::size_t mask) {
+    const std::uint64_t h = (key ^ (key >> 32)) * 0xD6E8FEB86659FD93ull;
+    return static_cast<std::size_t>(h ^ (h >> 32)) & mask;
+  }
   template <class Slots>  // std::vector<slot>, const or not
   static auto probe(Slots& slots, std::uint64_t key) -> decltype(slots[0]) {
     const std::size_t mask = slots.size() - 1;
-    std::uint64_t h = (key ^ (key >> 32)) * 0xD6E8FEB86659FD93ull;
-    std::size_t i = static_cast<std::size_t>(h ^ (h >> 32)) & mask;
-    while (slots[i].used && slots[i].key != key) i = (i + 1) & mask;
+    std::size_t i = index_of(key, mask);
+    while (used(slots[i]) && slots[i].key != key) i = (i + 1) & mask;
     return slots[i];
   }
   void grow() {
     std::vector<slot> bigger(slots_.empty() ? 64 : slots_.size() * 2);
     for (const slot& s : slots_)
-      if (s.used) probe(bigger, s.key) = s;
+      if (used(s)) probe(bigger, s.key) = s;
     slots_.swap(bigger);
   }
   std::vector<slot> slots_;
@@ -366,9 +388,12 @@ inline void count_pain_terms(std::string_view notes, term_counts& terms, std::st
 
 class interaction_handler {
  public:
+  // The customer events of one chunk, by shard.
+  using sharded_events = std::array<std::vector<customer_event>, customer_shards>;
   struct partial {
     interaction_totals totals;
-    std::array<std::vector<customer_event>, customer_shards> events;
+    // One entry per chunk (at most): combining partials moves entries, never copies an event.
+    std::vector<sharded_events> events;
   };
 
   interaction_handler(weft::thread_pool& pool, std::vector<std::uint8_t> roles,
@@ -388,10 +413,11 @@ class interaction_handler {
       fail([&] { return structural_message(r.problem, max_record_bytes_); });
       return;
     }
-    thread_local std::vector<std::string_view> fields;
+    thread_local std::vector<std::string_view> split;
     thread_local std::string scratch;
     thread_local std::string token;
-    if (split_record(r.bytes, fields, scratch) != split_status::ok) {
+    std::span<const std::string_view> fields;
+    if (record_fields(r, split, scratch, fields) != split_status::ok) {
       fail([] { return std::string("malformed quoting"); });
       return;
     }
@@ -474,14 +500,15 @@ class interaction_handler {
     if (!t.any_valid || timestamp > t.latest) t.latest = timestamp;
     t.any_valid = true;
     if (pain) count_pain_terms(notes, t.terms, token);
-    out.events[shard_of(customer_id)].push_back(
+    if (out.events.empty()) out.events.emplace_back();
+    out.events.back()[shard_of(customer_id)].push_back(
         customer_event{customer_id, timestamp, wait, static_cast<std::uint8_t>(pain),
                        static_cast<std::uint8_t>(resolved == 0), csat});
   }
 
   partial combine(partial a, partial b) const {
     a.totals.merge(std::move(b.totals));
-    for (std::size_t s = 0; s < customer_shards; ++s) append(a.events[s], std::move(b.events[s]));
+    append(a.events, std::move(b.events));
     return a;
   }
 
@@ -490,20 +517,22 @@ class interaction_handler {
   void absorb(partial&& p) {
     totals_.merge(std::move(p.totals));
     auto apply = [&](std::size_t shard_index) {
-      auto& shard = shards_[shard_index];
-      for (const customer_event& e : p.events[shard_index]) {
-        customer_state& s = shard[e.customer_id];
-        if (s.interactions == 0 || e.timestamp > s.latest) s.latest = e.timestamp;
-        ++s.interactions;
-        s.pain += e.pain;
-        s.unresolved += e.unresolved;
-        s.csat_sum += e.csat;
-        s.csat_responses += e.csat != 0;
-        s.wait_sum += e.wait;
+      customer_map& shard = shards_[shard_index];
+      for (const sharded_events& chunk : p.events) {
+        const std::vector<customer_event>& events = chunk[shard_index];
+        // Each event is a cache miss in a table larger than the cache: the line of the event a
+        // few places ahead is requested now, so that several misses are in flight at once.
+        constexpr std::size_t ahead = 8;
+        const std::size_t n = events.size();
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i + ahead < n) shard.prefetch(events[i + ahead].customer_id);
+          shard.apply(events[i]);
+        }
       }
     };
     std::size_t events = 0;
-    for (const auto& v : p.events) events += v.size();
+    for (const sharded_events& chunk : p.events)
+      for (const auto& v : chunk) events += v.size();
     if (events < 4096) {  // a small window (tiny --chunk-bytes): not worth waking the workers
       for (std::size_t s = 0; s < customer_shards; ++s) apply(s);
     } else {
@@ -579,9 +608,10 @@ class customer_handler {
       fail([&] { return structural_message(r.problem, max_record_bytes_); });
       return;
     }
-    thread_local std::vector<std::string_view> fields;
+    thread_local std::vector<std::string_view> split;
     thread_local std::string scratch;
-    if (split_record(r.bytes, fields, scratch) != split_status::ok) {
+    std::span<const std::string_view> fields;
+    if (record_fields(r, split, scratch, fields) != split_status::ok) {
       fail([] { return std::string("malformed quoting"); });
       return;
     }

@@ -7,8 +7,9 @@
 //      count (hence the line number) at its start;
 //   3. weft::parallel_reduce over the chunks: each chunk finds the records that *start* inside it
 //      (a record starts right after an LF that has an even quote count before it), follows each to
-//      its end (possibly past the chunk's end) and hands it to the handler, which folds it into a
-//      partial result; partials are combined left to right.
+//      its end (possibly past the chunk's end), splitting it into fields on the way
+//      (scan_records), and hands it to the handler, which folds it into a partial result;
+//      partials are combined left to right.
 // A record that begins before the window (the "carry") is completed sequentially; the incomplete
 // record at the end of the window becomes the next carry. The carry keeps at most
 // --max-record-bytes + 1 bytes: a longer record is only measured, not stored, so memory stays
@@ -217,14 +218,10 @@ class record_splitter {
         }
       }
     }
-    while (p < hi) {
-      bool rpar = false;  // a record starts at an even count
-      std::uint64_t inside = 0;
-      const std::size_t q = find_terminator(d, p, n, rpar, inside);  // q <= t_last
-      emit(out, d + p, q - p, lf + 1);
-      lf += inside + 1;
-      p = q + 1;
-    }
+    if (p >= hi) return;
+    // Every record that starts before hi ends by t_last < n.
+    scan_records(d, p, hi, n, lf, max_record_bytes_,
+                 [&](const record_ref& r) { handler_.add(out, r); });
   }
 
   weft::thread_pool& pool_;

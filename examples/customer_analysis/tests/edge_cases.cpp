@@ -190,6 +190,66 @@ void file_errors(const std::string& dir) {
 
 }  // namespace
 
+// The one-pass record scanner (csv.hpp) finds the records a plain reading finds, with their line
+// numbers, and offers fields exactly for the records whose fields need no unescaping: those fields
+// equal split_record()'s. The cases sit at 64-byte block edges too (the filler shifts them).
+void record_scanner() {
+  using namespace customer_analysis;
+  struct expected {
+    std::string bytes;  // without the line break; empty: too long
+    std::uint64_t line;
+    bool split;  // fields offered
+  };
+  const std::string many_fields = [] {
+    std::string r = "f";
+    for (int i = 1; i < 64; ++i) r += ",f";
+    return r;  // 64 fields
+  }();
+  for (std::size_t filler = 0; filler < 70; ++filler) {
+    const std::string first(filler, 'x');  // one field of `filler` bytes (or a blank line)
+    const std::string text = first + "\n" + "a,b,c\n" + "1,\"x,y\",\r\n" + "\"a\"\"b\",c\n" +
+                             "\"ab\"c,d\n" + "\"multi\nline\",z\n" + "\r\n" + "\n" + many_fields +
+                             "\n" + many_fields + ",f\n" + "\"\",\"\"\n" + std::string(250, 'L') +
+                             "\n" + "q,\"" + std::string(70, ',') + "\"\n" + "end";
+    std::vector<expected> want;
+    if (!first.empty()) want.push_back({first, 1, true});
+    want.push_back({"a,b,c", 2, true});
+    want.push_back({"1,\"x,y\",", 3, true});
+    want.push_back({"\"a\"\"b\",c", 4, false});
+    want.push_back({"\"ab\"c,d", 5, false});
+    want.push_back({"\"multi\nline\",z", 6, true});
+    want.push_back({many_fields, 10, true});
+    want.push_back({many_fields + ",f", 11, false});
+    want.push_back({"\"\",\"\"", 12, true});
+    want.push_back({"", 13, false});  // 250 bytes, over the limit of 200
+    want.push_back({"q,\"" + std::string(70, ',') + "\"", 14, true});
+    std::vector<expected> got;
+    bool fields_right = true;
+    const std::size_t stop = text.size() - 3;  // "end" has no line break: not scanned
+    scan_records(text.data(), 0, stop, text.size(), 0, 200, [&](const record_ref& r) {
+      got.push_back({std::string(r.bytes), r.line, !r.fields.empty()});
+      if (r.problem != record_problem::none) {
+        fields_right &= r.problem == record_problem::too_long && r.bytes.empty();
+        return;
+      }
+      std::vector<std::string_view> split;
+      std::string scratch;
+      const bool ok = split_record(r.bytes, split, scratch) == split_status::ok;
+      if (!r.fields.empty())
+        fields_right &=
+            ok && std::equal(split.begin(), split.end(), r.fields.begin(), r.fields.end());
+    });
+    bool same = got.size() == want.size();
+    for (std::size_t i = 0; same && i < got.size(); ++i)
+      same = got[i].bytes == want[i].bytes && got[i].line == want[i].line &&
+             got[i].split == want[i].split;
+    check(same,
+          "scanner: records, lines and which get fields (filler " + std::to_string(filler) + ")");
+    check(fields_right,
+          "scanner: offered fields equal split_record's (filler " + std::to_string(filler) + ")");
+  }
+}
+
 // Pain terms (aggregate.hpp, 64 bytes at a time) equal those of a plain byte-by-byte tokenizer,
 // on random notes of every length up to a few stretches, with tokens across stretch boundaries.
 void pain_term_tokenizer() {
@@ -334,6 +394,7 @@ int main(int argc, char** argv) {
     long_records(dir);
     file_errors(dir);
     name_lookup();
+    record_scanner();
     pain_term_tokenizer();
     churn_arithmetic();
   } catch (const std::exception& e) {
