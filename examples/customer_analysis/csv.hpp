@@ -109,9 +109,17 @@ inline split_status split_record(std::string_view rec, std::vector<std::string_v
       } else {
         if (scratch.capacity() < n) scratch.reserve(n);
         const std::size_t at = scratch.size();
-        for (std::size_t k = start; k < close; ++k) {
-          scratch.push_back(s[k]);
-          if (s[k] == '"') ++k;  // skip the second quote of ""
+        // Every '"' in [start, close) is the first of a "" pair: copy up to and including it, in
+        // one go, then skip its twin.
+        for (std::size_t k = start; k < close;) {
+          const void* q = std::memchr(s + k, '"', close - k);
+          if (q == nullptr) {
+            scratch.append(s + k, close - k);
+            break;
+          }
+          const std::size_t quote = static_cast<std::size_t>(static_cast<const char*>(q) - s);
+          scratch.append(s + k, quote + 1 - k);
+          k = quote + 2;
         }
         fields.emplace_back(scratch.data() + at, scratch.size() - at);
       }

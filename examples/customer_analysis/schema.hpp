@@ -131,22 +131,63 @@ constexpr bool is_leap(unsigned y) {
 
 // `YYYY-MM-DDTHH:MM:SSZ` -> seconds since 1970-01-01T00:00:00Z (negative before 1970).
 inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
-  if (v.size() != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
-      v[16] != ':' || v[19] != 'Z')
-    return false;
-  // The 14 digits, each byte - '0' (above 9 when it is no digit), read and checked in straight-line
-  // code: the fold expands to 14 loads and compares with no loop and no call.
-  static constexpr std::size_t at[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
-  std::array<unsigned, 14> digit;
-  const bool digits = [&]<std::size_t... k>(std::index_sequence<k...>) {
-    ((digit[k] = static_cast<unsigned>(static_cast<unsigned char>(v[at[k]])) - '0'), ...);
-    return ((digit[k] <= 9) && ...);
+  if (v.size() != 20) return false;
+  unsigned y, mo, d, h, mi, s;
+  if constexpr (std::endian::native == std::endian::little) {
+    // Every timestamp of the file goes through here: the 20 bytes are checked and read as three
+    // words (bytes 0-7, 8-15, 16-19; byte k of a word is its bits 8k..8k+7). In each word, `digits`
+    // marks the digit bytes and `fixed` the separators, which must equal `expected`.
+    struct word_rule {
+      std::uint64_t digits, fixed, expected;
+    };
+    // A byte is a digit when its high nibble is 3 and adding 6 leaves it 3 (low nibble <= 9). A
+    // carry out of a byte (0xFA and up) only happens where the byte is already wrong.
+    auto check = [](std::uint64_t w, word_rule r) {
+      constexpr std::uint64_t high = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull,
+                              sixes = 0x0606060606060606ull;
+      return (w & high & r.digits) == (threes & r.digits) &&
+             ((w + sixes) & high & r.digits) == (threes & r.digits) && (w & r.fixed) == r.expected;
+    };
+    // Byte k then holds 10 * digit k + digit k+1: the two-digit number that starts at byte k.
+    auto pairs = [](std::uint64_t w, std::uint64_t digits) {
+      const std::uint64_t x = (w & digits) - (0x3030303030303030ull & digits);
+      return x * 10 + (x >> 8);
+    };
+    std::uint64_t a, b;
+    std::uint32_t c;
+    std::memcpy(&a, v.data(), 8);       // YYYY-MM-
+    std::memcpy(&b, v.data() + 8, 8);   // DDTHH:MM
+    std::memcpy(&c, v.data() + 16, 4);  // :SSZ
+    constexpr word_rule date{0x00FFFF00FFFFFFFFull, 0xFF0000FF00000000ull, 0x2D00002D00000000ull};
+    constexpr word_rule time{0xFFFF00FFFF00FFFFull, 0x0000FF0000FF0000ull, 0x00003A0000540000ull};
+    constexpr word_rule seconds{0x00FFFF00ull, 0xFF0000FFull, 0x5A00003Aull};
+    if (!check(a, date) || !check(b, time) || !check(c, seconds)) return false;
+    const std::uint64_t pa = pairs(a, date.digits), pb = pairs(b, time.digits),
+                        pc = pairs(c, seconds.digits);
+    auto byte = [](std::uint64_t w, int k) { return static_cast<unsigned>((w >> (8 * k)) & 0xFF); };
+    y = byte(pa, 0) * 100 + byte(pa, 2);
+    mo = byte(pa, 5);
+    d = byte(pb, 0);
+    h = byte(pb, 3);
+    mi = byte(pb, 6);
+    s = byte(pc, 1);
+  } else {
+    if (v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[19] != 'Z')
+      return false;
+    static constexpr std::size_t at[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+    unsigned digit[14];
+    for (std::size_t k = 0; k < 14; ++k) {
+      digit[k] = static_cast<unsigned>(static_cast<unsigned char>(v[at[k]])) - '0';
+      if (digit[k] > 9) return false;
+    }
+    auto two = [&](std::size_t k) { return digit[k] * 10 + digit[k + 1]; };
+    y = two(0) * 100 + two(2);
+    mo = two(4);
+    d = two(6);
+    h = two(8);
+    mi = two(10);
+    s = two(12);
   }
-  (std::make_index_sequence<14>{});
-  if (!digits) return false;
-  auto two = [&](std::size_t k) { return digit[k] * 10 + digit[k + 1]; };
-  const unsigned y = two(0) * 100 + two(2), mo = two(4), d = two(6), h = two(8), mi = two(10),
-                 s = two(12);
   static constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
   const unsigned dim = month_days[mo - 1] + (mo == 2 && is_leap(y) ? 1 : 0);

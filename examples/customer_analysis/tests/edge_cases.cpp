@@ -190,6 +190,55 @@ void file_errors(const std::string& dir) {
 
 }  // namespace
 
+// parse_timestamp (schema.hpp, three words at a time) agrees with a plain reading of the contract
+// on valid timestamps and on near misses: every byte replaced, one to three at a time, by bytes
+// next to the digits and separators or by any byte at all; lengths 19 to 21.
+void timestamp_parser() {
+  using namespace customer_analysis;
+  auto plain = [](std::string_view v, std::int64_t& out) {
+    if (v.size() != 20) return false;
+    const std::string_view form = "dddd-dd-ddTdd:dd:ddZ";
+    for (std::size_t i = 0; i < 20; ++i)
+      if (form[i] == 'd' ? !(v[i] >= '0' && v[i] <= '9') : v[i] != form[i]) return false;
+    auto num = [&](std::size_t at, std::size_t len) {
+      unsigned x = 0;
+      for (std::size_t i = at; i < at + len; ++i) x = x * 10 + static_cast<unsigned>(v[i] - '0');
+      return x;
+    };
+    const unsigned y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+                   s = num(17, 2);
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    const unsigned days[] = {31, leap ? 29u : 28u, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (d > days[mo - 1]) return false;
+    out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return true;
+  };
+  std::uint64_t state = 7;
+  auto next = [&](std::uint64_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>((state >> 33) % bound);
+  };
+  const std::string near = "/0123456789:;-.,TtZz \x7f\x80\xf9\xfa\xff";
+  bool same = true;
+  std::size_t valid = 0;
+  for (int round = 0; round < 300000 && same; ++round) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%04zu-%02zu-%02zuT%02zu:%02zu:%02zuZ", next(10000), next(14),
+                  next(33), next(25), next(61), next(61));
+    std::string v(text);
+    for (std::size_t k = next(4); k > 0; --k)
+      v[next(20)] = next(2) ? near[next(near.size())] : static_cast<char>(next(256));
+    if (next(16) == 0) v.resize(19 + next(3), '0');
+    std::int64_t fast = -1, slow = -2;
+    const bool a = parse_timestamp(v, fast), b = plain(v, slow);
+    same = a == b && (!a || fast == slow);
+    valid += b;
+  }
+  check(same, "timestamps: fast and plain parsers agree");
+  check(valid > 10000, "timestamps: the random cases include valid ones");
+}
+
 // The one-pass record scanner (csv.hpp) finds the records a plain reading finds, with their line
 // numbers, and offers fields exactly for the records whose fields need no unescaping: those fields
 // equal split_record()'s. The cases sit at 64-byte block edges too (the filler shifts them).
@@ -395,6 +444,7 @@ int main(int argc, char** argv) {
     file_errors(dir);
     name_lookup();
     record_scanner();
+    timestamp_parser();
     pain_term_tokenizer();
     churn_arithmetic();
   } catch (const std::exception& e) {
