@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <ranges>
@@ -288,6 +289,33 @@ TEST_CASE("parallel_reduce is bitwise deterministic across pool sizes for floati
   const float left_fold = std::accumulate(floats.begin(), floats.end(), 0.0f);
   const float reversed = std::accumulate(floats.rbegin(), floats.rend(), 0.0f);
   REQUIRE(bits(left_fold) != bits(reversed));
+}
+
+// The bracketing itself is a function of the chunk count alone: node [lo, hi) combines
+// [lo, mid) and [mid, hi) with mid = lo + (hi - lo) / 2 (docs/design.md). An operation that writes
+// its brackets down shows it, on every pool size, for every count up to 70 and a few larger ones
+// (weft never brings the identity into a reduction of one chunk or more).
+TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on every pool size",
+          "[parallel_reduce]") {
+  const auto bracket = [](std::string a, const std::string& b) { return "(" + a + " " + b + ")"; };
+  std::function<std::string(std::size_t, std::size_t)> tree = [&](std::size_t lo, std::size_t hi) {
+    if (hi - lo == 1) return std::to_string(lo);
+    const std::size_t mid = lo + (hi - lo) / 2;
+    return bracket(tree(lo, mid), tree(mid, hi));
+  };
+  std::vector<std::size_t> counts(70);
+  std::iota(counts.begin(), counts.end(), std::size_t{1});
+  counts.insert(counts.end(), {255, 256, 257, 1000, 2893});
+  for (std::size_t workers : {1, 2, 3, 5}) {
+    weft::thread_pool pool(workers);
+    for (std::size_t count : counts) {
+      INFO(workers << " workers, " << count << " chunks");
+      const std::string got = weft::parallel_reduce(
+          pool, weft::chunked(std::size_t{0}, count, 1), std::string("identity"),
+          [](weft::chunk<std::size_t> c) { return std::to_string(c.first()); }, bracket);
+      REQUIRE(got == tree(0, count));
+    }
+  }
 }
 
 TEST_CASE("parallel_reduce without a pool runs on default_pool()", "[parallel_reduce]") {

@@ -4,31 +4,29 @@
 // (`leaf(k)`, returning a partial value) and how two neighbouring partials combine
 // (`combine(left, right)`); run_chunks runs chunks [0, count) over the pool.
 //
-// The combine tree is fixed by `count` alone: node (lo, span) covers the chunks
-// [lo, min(lo + span, count)), span a power of two, lo a multiple of span; its value is
-// combine(node(lo, span/2), node(lo + span/2, span/2)), or just node(lo, span/2) when the right
-// half is empty. Execution is adaptive (Rayon's splitter): a node is split into a join of its two
-// halves only while the split budget lasts, and the budget is refilled when a half is stolen, so
-// work spreads when there are idle thieves and stays sequential when there are none. A node that
-// is not split is run in order, chunk by chunk, with a binary counter (a stack of partials, one
-// per level) that combines them in exactly the tree's order. So the result is the same, bit for
-// bit, whoever runs what and whenever: determinism costs no extra task.
+// The combine tree is fixed by `count` alone: node [lo, hi) is chunk lo when hi - lo == 1, else
+// combine(node(lo, mid), node(mid, hi)) with mid = lo + (hi - lo) / 2. Every split is as even as
+// it can be, so the two halves of a join hold the same work to one chunk, whatever `count` is:
+// a tree of power-of-two spans would cut 2,893 chunks into 2,048 and 845, and the thread that
+// runs the big half without splitting it would finish last. Execution is adaptive (Rayon's
+// splitter): a node is split into a join of its two halves only while the split budget lasts,
+// and the budget is refilled when a half is stolen, so work spreads when there are idle thieves
+// and stays sequential when there are none. A node that is not split is run on one thread by
+// walking the same tree depth first. So the result is the same, bit for bit, whoever runs what
+// and whenever: determinism costs no extra task.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "../controls.hpp"
 #include "../join.hpp"
@@ -114,117 +112,69 @@ struct splitter {
   void stolen(std::size_t workers) noexcept { splits = std::max(workers, splits / 2); }
 };
 
-// The binary counter's stack: partials with strictly decreasing levels, bottom to top. Small
-// partials live inline (no allocation per call); large ones in a vector.
-template <class V>
-class partial_stack {
-  static constexpr bool use_inline = sizeof(V) <= 64 && std::is_trivially_copyable_v<V>;
-  static constexpr std::size_t inline_capacity = 65;  // 2^64 chunks need at most 65 levels
-
- public:
-  partial_stack() = default;
-  partial_stack(const partial_stack&) = delete;
-  partial_stack& operator=(const partial_stack&) = delete;
-  ~partial_stack() {
-    while (size_ > 0) pop();
-  }
-
-  bool empty() const noexcept { return size_ == 0; }
-  unsigned top_level() const noexcept { return levels_[size_ - 1]; }
-
-  void push(unsigned level, V&& value) {
-    if constexpr (use_inline) {
-      ::new (static_cast<void*>(slot(size_))) V(std::move(value));
+// Runs chunk k, or reports why not: false once the run is stopped or has failed.
+template <class Operation>
+bool run_leaf(Operation& op, run_state& state, std::size_t k,
+              std::optional<typename Operation::value_type>& out) {
+  if (state.should_stop()) return false;
+  try {
+    if constexpr (std::is_same_v<typename Operation::value_type, nothing>) {
+      op.leaf(k);
+      out.emplace();
     } else {
-      values_.push_back(std::move(value));
+      out.emplace(op.leaf(k));
     }
-    levels_[size_++] = static_cast<unsigned char>(level);
+    state.chunk_done(op.indices_in(k));
+    return true;
+  } catch (...) {
+    state.fail(std::current_exception());
+    return false;
   }
+}
 
-  V pop() {
-    --size_;
-    if constexpr (use_inline) {
-      V* top = std::launder(slot(size_));
-      V value(std::move(*top));
-      top->~V();
-      return value;
-    } else {
-      V value(std::move(values_.back()));
-      values_.pop_back();
-      return value;
-    }
-  }
-
- private:
-  V* slot(std::size_t i) noexcept { return reinterpret_cast<V*>(storage_ + i * sizeof(V)); }
-
-  struct empty_storage {};
-  alignas(V) std::byte storage_[use_inline ? inline_capacity * sizeof(V) : 1];
-  std::conditional_t<use_inline, empty_storage, std::vector<V>> values_;
-  unsigned char levels_[inline_capacity] = {};
-  std::size_t size_ = 0;
-};
-
-// Runs chunks [lo, hi) in order on this thread. Empty optional: stopped or failed.
+// Node [lo, hi) on this thread, in the tree's bracketing. Empty optional: stopped or failed.
 template <class Operation>
 std::optional<typename Operation::value_type> run_in_order(Operation& op, run_state& state,
                                                            std::size_t lo, std::size_t hi) {
   using value_type = typename Operation::value_type;
-  if constexpr (std::is_same_v<value_type, nothing>) {
-    for (std::size_t k = lo; k < hi; ++k) {
-      if (state.should_stop()) return std::nullopt;
-      try {
-        op.leaf(k);
-        state.chunk_done(op.indices_in(k));
-      } catch (...) {
-        state.fail(std::current_exception());
-        return std::nullopt;
-      }
-    }
-    return nothing{};
+  std::optional<value_type> result;
+  if constexpr (std::is_same_v<value_type, nothing>) {  // nothing to combine: a plain loop
+    for (std::size_t k = lo; k < hi; ++k)
+      if (!run_leaf(op, state, k, result)) return std::nullopt;
+    return result;
   } else {
-    partial_stack<value_type> stack;
-    try {
-      for (std::size_t k = lo; k < hi; ++k) {
-        if (state.should_stop()) return std::nullopt;
-        value_type value = op.leaf(k);
-        // The carry of a binary counter: a partial meets its left neighbour of the same level.
-        unsigned level = 0;
-        while (!stack.empty() && stack.top_level() == level) {
-          value = op.combine(stack.pop(), std::move(value));
-          ++level;
-        }
-        stack.push(level, std::move(value));
-        state.chunk_done(op.indices_in(k));
-      }
-      // What is left are full blocks, largest first, then the clipped tail: fold from the right.
-      value_type result = stack.pop();
-      while (!stack.empty()) result = op.combine(stack.pop(), std::move(result));
+    if (hi - lo == 1) {
+      if (!run_leaf(op, state, lo, result)) return std::nullopt;
       return result;
+    }
+    const std::size_t mid = lo + (hi - lo) / 2;
+    std::optional<value_type> left = run_in_order(op, state, lo, mid);
+    if (!left) return std::nullopt;
+    std::optional<value_type> right = run_in_order(op, state, mid, hi);
+    if (!right) return std::nullopt;
+    try {
+      result.emplace(op.combine(std::move(*left), std::move(*right)));
     } catch (...) {
       state.fail(std::current_exception());
-      return std::nullopt;
     }
+    return result;
   }
 }
 
 template <class Operation>
 std::optional<typename Operation::value_type> run_node(participant& me, Operation& op,
                                                        run_state& state, std::size_t lo,
-                                                       std::size_t span, std::size_t count,
-                                                       splitter budget) {
+                                                       std::size_t hi, splitter budget) {
   using value_type = typename Operation::value_type;
-  while (span > 1 && lo + span / 2 >= count) span /= 2;  // empty right half: same value as left
-  if (span == 1 || !budget.try_split())
-    return run_in_order(op, state, lo, std::min(lo + span, count));
+  if (hi - lo == 1 || !budget.try_split()) return run_in_order(op, state, lo, hi);
 
-  const std::size_t half = span / 2;
-  auto left = [&] { return run_node(me, op, state, lo, half, count, budget); };
+  const std::size_t mid = lo + (hi - lo) / 2;
+  auto left = [&] { return run_node(me, op, state, lo, mid, budget); };
   auto right = [&] {
     participant& runner = *current_participant;
     splitter right_budget = budget;
     if (&runner != &me) right_budget.stolen(runner.owner->workers());
-    return run_node(runner, op, state, lo + half, half, count, right_budget);
+    return run_node(runner, op, state, mid, hi, right_budget);
   };
   auto [left_value, right_value] = join_here(me, left, right);
   if (!left_value || !right_value) return std::nullopt;
@@ -250,7 +200,7 @@ std::optional<typename Operation::value_type> run_chunks(thread_pool& pool, Oper
     result = run_in_order(op, state, 0, 1);
   } else {
     result = run_as_participant(pool, [&](participant& me) {
-      return run_node(me, op, state, 0, std::bit_ceil(count), count, splitter{me.owner->workers()});
+      return run_node(me, op, state, 0, count, splitter{me.owner->workers()});
     });
   }
   if (state.finish(result.has_value()) == status::stopped) return std::nullopt;
