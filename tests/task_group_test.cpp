@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "primitives_support.hpp"
 #include "timeouts.hpp"
 
 namespace {
@@ -372,6 +373,31 @@ TEST_CASE(
   });
   REQUIRE(pool.participant_index() == std::nullopt);
   REQUIRE(on_this_thread.load() > 0);
+}
+
+// The race the parking protocol is for: a task run from outside just as the workers run out of
+// work and park, by a thread that then blocks on something else instead of helping. A worker must
+// still wake up for it. The delay before each run sweeps the workers' spin-then-park path.
+TEST_CASE("a task run from outside while the workers park is run without the caller's help") {
+  weft::thread_pool pool{2};
+  weft::task_group group{pool};
+  const int rounds = WEFT_TEST_SANITIZED ? 300 : 3000;
+  int late = 0;
+  for (int round = 0; round < rounds && late == 0; ++round) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(round % 64 * 4);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    std::promise<void> ran;
+    std::future<void> done = ran.get_future();
+    group.run([&ran] { ran.set_value(); });
+    // Not group.wait(): that would run the task on this thread.
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      ++late;
+      group.wait();  // runs it here, before `ran` goes out of scope
+    }
+  }
+  group.wait();
+  REQUIRE(late == 0);
 }
 
 TEST_CASE("a thread running a task_group's tasks may call primitives in between") {

@@ -18,6 +18,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "primitives_support.hpp"
 #include "timeouts.hpp"
 
 #if defined(__linux__)
@@ -283,6 +284,71 @@ TEST_CASE("submitting from outside to a pool whose destructor has begun throws s
     pool.reset();
   }
   REQUIRE(outcome.load() == 1);
+}
+
+namespace {
+// A callable of `Size` bytes (and `Align` alignment) that counts its live copies: every task's
+// callable must be destroyed exactly once, whichever thread made, ran and freed it.
+template <std::size_t Size, std::size_t Align = alignof(std::max_align_t)>
+struct alignas(Align) counted_task {
+  std::atomic<int>* live;
+  std::atomic<long>* sum;
+  long value;
+  unsigned char padding[Size > 3 * sizeof(void*) ? Size - 3 * sizeof(void*) : 1] = {};
+  counted_task(std::atomic<int>* l, std::atomic<long>* s, long v) : live(l), sum(s), value(v) {
+    live->fetch_add(1, std::memory_order_relaxed);
+  }
+  counted_task(const counted_task& o) : live(o.live), sum(o.sum), value(o.value) {
+    live->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~counted_task() { live->fetch_sub(1, std::memory_order_relaxed); }
+  void operator()() const { sum->fetch_add(value, std::memory_order_relaxed); }
+};
+}  // namespace
+
+TEST_CASE("heap jobs of every size are run and destroyed once, wherever they are made and freed") {
+  // Jobs take memory from the job cache of the participant that makes them and give it back to
+  // that cache from whichever thread runs them: small, medium, past the largest cached size,
+  // over-aligned; made outside (submit, task_group) and inside (tasks that submit tasks).
+  std::atomic<int> live{0};
+  std::atomic<long> sum{0};
+  const long per_thread = WEFT_TEST_SANITIZED ? 2000 : 20000;
+  {
+    weft::thread_pool pool(3);
+    auto produce = [&](long base) {
+      weft::task_group group(pool);
+      for (long i = 0; i < per_thread; ++i) {
+        const long v = base + i;
+        switch (i % 5) {
+          case 0:
+            group.run(counted_task<8>(&live, &sum, v));
+            break;
+          case 1:
+            group.run(counted_task<100>(&live, &sum, v));
+            break;
+          case 2:
+            group.run(counted_task<400>(&live, &sum, v));
+            break;
+          case 3:
+            group.run(counted_task<24, 64>(&live, &sum, v));
+            break;
+          default:  // a task that makes a task from inside the pool
+            group.run([&, v] { pool.submit(counted_task<40>(&live, &sum, v)); });
+            break;
+        }
+      }
+      group.wait();
+      pool.submit(counted_task<16>(&live, &sum, base)).get();
+    };
+    std::vector<std::thread> threads;
+    for (long t = 0; t < 3; ++t) threads.emplace_back(produce, t * 1000000);
+    for (auto& t : threads) t.join();
+  }  // the pool's destructor finishes the tasks submitted from inside
+  long expected = 0;
+  for (long t = 0; t < 3; ++t)
+    expected += t * 1000000 * (per_thread + 1) + per_thread * (per_thread - 1) / 2;
+  REQUIRE(sum.load() == expected);
+  REQUIRE(live.load() == 0);
 }
 
 TEST_CASE("participant_index is below max_participants inside tasks and nullopt outside") {

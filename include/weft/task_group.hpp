@@ -84,20 +84,23 @@ class task_group {
       }
       finish_one();
     };
-    auto job = detail::make_heap_job(std::move(body));
     try {
-      if (core_->current() == nullptr && !core_->closing()) {
+      detail::participant* me = core_->current();
+      if (me == nullptr && !core_->closing()) {
+        // The slot this thread holds is its own while it holds it: so are the slot's job caches.
         if (detail::participant* slot = slot_of_outside_caller()) {
-          core_->push_from_outside(*slot, job.release());
+          core_->push_from_outside(*slot,
+                                   detail::make_heap_job(std::move(body), &slot->caches).release());
           return;
         }
       }
+      auto job = detail::make_heap_job(std::move(body), me != nullptr ? &me->caches : nullptr);
       core_->spawn(job.get());
+      job.release();
     } catch (...) {
       state_.fetch_sub(one_task, std::memory_order_relaxed);
       throw;
     }
-    job.release();
   }
 
   // Waits until every task run so far has finished, then rethrows the first exception, if any.

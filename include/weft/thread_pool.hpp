@@ -59,6 +59,7 @@ struct alignas(64) participant {
   std::uint64_t random_state = 0;   // victim selection; only this participant touches it
   const void* isolation = nullptr;  // non-null inside weft::isolate: run only tasks with this tag
   std::atomic<bool> taken{false};   // caller slots only: held by a thread from outside
+  job_caches caches;                // memory for the heap jobs this participant makes
 
   std::size_t next_random(std::size_t bound) noexcept {  // xorshift64*: cheap and good enough
     random_state ^= random_state >> 12;
@@ -68,9 +69,6 @@ struct alignas(64) participant {
   }
   bool may_run(const void* tag) const noexcept { return isolation == nullptr || tag == isolation; }
 };
-
-// The participant the calling thread is acting as, if any (of whichever pool).
-inline thread_local participant* current_participant = nullptr;
 
 inline void spin_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -134,10 +132,12 @@ class scheduler {
         participants_(workers + caller_slots),
         parking_(workers + caller_slots),
         slots_(new participant[workers + caller_slots]) {
+    asymmetric_fence::set_up();
     for (std::size_t i = 0; i < participants_; ++i) {
       slots_[i].owner = this;
       slots_[i].index = i;
       slots_[i].random_state = 0x9E3779B97F4A7C15ULL * (i + 1);
+      slots_[i].caches.set_owner(&slots_[i]);
     }
     threads_.reserve(workers);
     try {
@@ -186,12 +186,13 @@ class scheduler {
 
   // A task that a thread outside the pool pushes onto the caller slot it holds between calls (see
   // task_group::run). Unlike push() from inside, nobody is bound to come back for it soon: the
-  // thread may go on to block on something else. So it takes inject()'s strict protocol: a
-  // seq_cst store of the deque's bottom, then seq_cst loads of who searches or is parked, against
-  // the parker's seq_cst announce and re-check (steal's seq_cst load of bottom). Of "we see the
+  // thread may go on to block on something else. So the push (the store of the deque's bottom) and
+  // the loads of who searches or is parked are ordered by the light half of asymmetric_fence,
+  // against the parker's announce, heavy half and re-check (steal's load of bottom). Of "we see the
   // parker" and "the parker sees the task", at least one holds.
   void push_from_outside(participant& slot, task* t) {
-    slot.deque.push(t, nullptr, std::memory_order_seq_cst);
+    slot.deque.push(t, nullptr);
+    asymmetric_fence::light();
     if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
   }
 
@@ -272,6 +273,7 @@ class scheduler {
         parking_.cancel(me.index);
         return;
       }
+      if (open_to_work) asymmetric_fence::heavy();  // see push_from_outside
       if (found work = find_task(me); work.task != nullptr) {
         parking_.cancel(me.index);
         execute(me, work);
@@ -366,6 +368,7 @@ class scheduler {
       // no searcher then finds this one in the mask (see inject).
       searching_.fetch_sub(1, std::memory_order_seq_cst);
       parking_.prepare(me.index, /*open_to_work=*/true);
+      asymmetric_fence::heavy();  // see push_from_outside
       if (found work = find_task(me); work.task != nullptr) {
         parking_.cancel(me.index);
         return work;
@@ -481,7 +484,8 @@ class thread_pool {
         promise.set_exception(std::current_exception());
       }
     };
-    auto job = detail::make_heap_job(std::move(body));
+    detail::participant* me = core_->current();
+    auto job = detail::make_heap_job(std::move(body), me != nullptr ? &me->caches : nullptr);
     core_->spawn(job.get());  // may throw: then the job is freed here
     job.release();
     return future;

@@ -5,6 +5,8 @@
 //  - heap_job: owns a callable and frees itself after running (submit, task_group::run);
 //  - stack_job: lives on the frame of the thread that forked it (join), and signals a latch when a
 //    thief has run it, so that the frame can safely end.
+// Heap jobs take their memory from a job_cache of the participant that makes them, and give it
+// back to that cache wherever they run (see job_cache).
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -28,21 +31,192 @@ struct task {
   execute_fn execute;
 };
 
-// Runs a callable once and deletes itself.
+struct participant;  // thread_pool.hpp
+
+// The participant the calling thread is acting as, if any (of whichever pool).
+inline thread_local participant* current_participant = nullptr;
+
+class job_cache;
+
+// The header in front of every heap job's memory: where the block goes back to.
+struct alignas(16) job_block {
+  job_cache* home;  // null: plain operator new, plain operator delete
+  job_block* next;  // while the block is free
+
+  static job_block* make(std::size_t bytes) {
+    return static_cast<job_block*>(::operator new (bytes, std::align_val_t{alignof(job_block)}));
+  }
+  static void free(job_block* b) noexcept {
+    ::operator delete (b, std::align_val_t{alignof(job_block)});
+  }
+};
+
+// The free blocks of one size of one participant. Why: a task from outside the pool is made on
+// one thread and run, then freed, on another. malloc serves that badly (the freeing thread takes
+// the lock of the allocating thread's arena, and the allocating thread's cache runs dry): a third
+// of the time of a million tiny tasks went there. Here a block goes back to the cache it came
+// from: onto its local list when the participant that frees it is the owner, else onto the
+// `returned` stack, which the owner takes whole (one exchange) when its local list is empty.
+//
+// Only the thread acting as `owner` (a worker, or the thread holding a caller slot) touches the
+// local list. `returned` is pushed by any thread (CAS, release) and emptied only by the owner
+// (exchange, acquire): a stack that is only ever taken whole has no ABA problem. The owner keeps at
+// most `keep` blocks; beyond that they go back to operator delete, so that a burst of a million
+// tasks does not stay cached for the life of the pool.
+class job_cache {
+ public:
+  static constexpr std::size_t keep = 4096;
+
+  job_cache() = default;
+  job_cache(const job_cache&) = delete;
+  job_cache& operator=(const job_cache&) = delete;
+  ~job_cache() {  // the pool has finished every task: no block is in flight
+    free_list(local_);
+    free_list(returned_.load(std::memory_order_acquire));
+  }
+
+  void set_owner(const participant* owner, std::size_t block_bytes) noexcept {
+    owner_ = owner;
+    block_bytes_ = block_bytes;
+  }
+  std::size_t block_bytes() const noexcept { return block_bytes_; }
+
+  // On the owner's thread only.
+  job_block* allocate() {
+    if (local_ == nullptr) {
+      local_ = returned_.exchange(nullptr, std::memory_order_acquire);
+      local_count_ = 0;
+      for (job_block* b = local_; b != nullptr; b = b->next) ++local_count_;
+      trim();
+    }
+    if (job_block* b = local_) {
+      local_ = b->next;
+      --local_count_;
+      return b;
+    }
+    job_block* b = job_block::make(block_bytes_);
+    b->home = this;
+    return b;
+  }
+
+  // On any thread.
+  static void release(job_block* b) noexcept {
+    job_cache* home = b->home;
+    if (home == nullptr) {
+      job_block::free(b);
+    } else if (home->owner_ == current_participant) {
+      b->next = home->local_;
+      home->local_ = b;
+      if (++home->local_count_ > keep) home->trim();
+    } else {
+      job_block* head = home->returned_.load(std::memory_order_relaxed);
+      do {
+        b->next = head;
+      } while (!home->returned_.compare_exchange_weak(head, b, std::memory_order_release,
+                                                      std::memory_order_relaxed));
+    }
+  }
+
+ private:
+  void trim() noexcept {
+    while (local_count_ > keep) {
+      job_block* b = local_;
+      local_ = b->next;
+      --local_count_;
+      job_block::free(b);
+    }
+  }
+  static void free_list(job_block* b) noexcept {
+    while (b != nullptr) {
+      job_block* next = b->next;
+      job_block::free(b);
+      b = next;
+    }
+  }
+
+  const participant* owner_ = nullptr;
+  std::size_t block_bytes_ = 0;
+  job_block* local_ = nullptr;
+  std::size_t local_count_ = 0;
+  alignas(64) std::atomic<job_block*> returned_{nullptr};
+};
+
+// A participant's caches, one per block size. Jobs too large (or over-aligned) for the largest
+// use operator new directly.
+struct job_caches {
+  static constexpr std::size_t sizes[] = {64, 128, 256};
+  job_cache by_size[std::size(sizes)];
+
+  void set_owner(const participant* owner) noexcept {
+    for (std::size_t i = 0; i < std::size(sizes); ++i) by_size[i].set_owner(owner, sizes[i]);
+  }
+  // Memory for `bytes` after a job_block header, from `caches` when given (on its owner's thread).
+  static void* allocate(job_caches* caches, std::size_t bytes) {
+    const std::size_t total = sizeof(job_block) + bytes;
+    job_block* b = nullptr;
+    if (caches != nullptr)
+      for (job_cache& cache : caches->by_size)
+        if (total <= cache.block_bytes()) {
+          b = cache.allocate();
+          break;
+        }
+    if (b == nullptr) {
+      b = job_block::make(total);
+      b->home = nullptr;
+    }
+    return b + 1;
+  }
+  static void release(void* memory) noexcept {
+    job_cache::release(static_cast<job_block*>(memory) - 1);
+  }
+};
+
+// Runs a callable once and frees itself. An over-aligned callable gets plain new and delete.
 template <class F>
 struct heap_job final : task {
+  static constexpr bool from_cache = alignof(F) <= alignof(job_block);
+
   explicit heap_job(F&& f) : task(&run), function(std::move(f)) {}
   static void run(task* self) noexcept {
-    std::unique_ptr<heap_job> job(static_cast<heap_job*>(self));
+    auto* job = static_cast<heap_job*>(self);
     job->function();  // the callable is responsible for its own exceptions
+    destroy(job);
+  }
+  static void destroy(heap_job* job) noexcept {
+    if constexpr (from_cache) {
+      job->~heap_job();
+      job_caches::release(job);
+    } else {
+      delete job;
+    }
   }
   F function;
 };
 
-// Owned by the caller until the scheduler accepts it (spawn may throw).
 template <class F>
-std::unique_ptr<heap_job<std::decay_t<F>>> make_heap_job(F&& f) {
-  return std::make_unique<heap_job<std::decay_t<F>>>(std::forward<F>(f));
+struct heap_job_deleter {
+  void operator()(heap_job<F>* job) const noexcept { heap_job<F>::destroy(job); }
+};
+
+template <class F>
+using heap_job_ptr = std::unique_ptr<heap_job<F>, heap_job_deleter<F>>;
+
+// Owned by the caller until the scheduler accepts it (spawn may throw). `caches`: those of the
+// participant the calling thread acts as (or holds), else null.
+template <class F>
+heap_job_ptr<std::decay_t<F>> make_heap_job(F&& f, job_caches* caches) {
+  using job = heap_job<std::decay_t<F>>;
+  if constexpr (!job::from_cache) {
+    return heap_job_ptr<std::decay_t<F>>(new job(std::forward<F>(f)));
+  } else {
+    void* memory = job_caches::allocate(caches, sizeof(job));
+    try {
+      return heap_job_ptr<std::decay_t<F>>(::new (memory) job(std::forward<F>(f)));
+    } catch (...) {
+      job_caches::release(memory);
+      throw;
+    }
+  }
 }
 
 // Where threads that are not participants of a pool sleep while they wait for it (see latch).

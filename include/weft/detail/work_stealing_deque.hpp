@@ -41,9 +41,17 @@ class work_stealing_deque {
   // (see scheduler::push_from_outside).
   void push(Task* task, const void* tag, std::memory_order publish = std::memory_order_release) {
     const std::int64_t bottom = bottom_.load(std::memory_order_relaxed);
-    const std::int64_t top = top_.load(std::memory_order_acquire);
     ring* buffer = ring_.load(std::memory_order_relaxed);
-    if (bottom - top > static_cast<std::int64_t>(buffer->mask)) buffer = grow(buffer, top, bottom);
+    // Is there room? top_ only grows, so an older value of it is a lower bound: when even that
+    // leaves room, there is room, and the slot about to be reused (index bottom - capacity) was
+    // claimed by a steal whose CAS the acquire load of that older value already saw, so the thief
+    // has finished reading it. Only then is top_ read again: while thieves are busy, its cache
+    // line is theirs, and reading it on every push cost a miss per task.
+    if (bottom - top_seen_ > static_cast<std::int64_t>(buffer->mask)) {
+      top_seen_ = top_.load(std::memory_order_acquire);
+      if (bottom - top_seen_ > static_cast<std::int64_t>(buffer->mask))
+        buffer = grow(buffer, top_seen_, bottom);
+    }
     buffer->at(bottom).store(task, tag);
     // Release: a thief that reads the new bottom (acquire) also sees the slot and everything the
     // owner wrote into the task before pushing it.
@@ -150,6 +158,7 @@ class work_stealing_deque {
   alignas(64) std::atomic<std::int64_t> bottom_{0};
   alignas(64) std::atomic<ring*> ring_;
   std::vector<std::unique_ptr<ring>> retired_;  // owner only; includes the live ring
+  std::int64_t top_seen_ = 0;                   // owner only: a value top_ had (see push)
 };
 
 }  // namespace weft::detail
