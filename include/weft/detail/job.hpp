@@ -75,14 +75,10 @@ class job_cache {
     free_list(returned_.load(std::memory_order_acquire));
   }
 
-  void set_owner(const participant* owner, std::size_t block_bytes) noexcept {
-    owner_ = owner;
-    block_bytes_ = block_bytes;
-  }
-  std::size_t block_bytes() const noexcept { return block_bytes_; }
+  void set_owner(const participant* owner) noexcept { owner_ = owner; }
 
-  // On the owner's thread only.
-  job_block* allocate() {
+  // On the owner's thread only. `block_bytes` is this cache's size (job_caches::sizes).
+  job_block* allocate(std::size_t block_bytes) {
     if (local_ == nullptr) {
       local_ = returned_.exchange(nullptr, std::memory_order_acquire);
       local_count_ = 0;
@@ -94,7 +90,7 @@ class job_cache {
       --local_count_;
       return b;
     }
-    job_block* b = job_block::make(block_bytes_);
+    job_block* b = job_block::make(block_bytes);
     b->home = this;
     return b;
   }
@@ -135,7 +131,6 @@ class job_cache {
   }
 
   const participant* owner_ = nullptr;
-  std::size_t block_bytes_ = 0;
   job_block* local_ = nullptr;
   std::size_t local_count_ = 0;
   alignas(64) std::atomic<job_block*> returned_{nullptr};
@@ -148,22 +143,24 @@ struct job_caches {
   job_cache by_size[std::size(sizes)];
 
   void set_owner(const participant* owner) noexcept {
-    for (std::size_t i = 0; i < std::size(sizes); ++i) by_size[i].set_owner(owner, sizes[i]);
+    for (job_cache& cache : by_size) cache.set_owner(owner);
   }
-  // Memory for `bytes` after a job_block header, from `caches` when given (on its owner's thread).
-  static void* allocate(job_caches* caches, std::size_t bytes) {
-    const std::size_t total = sizeof(job_block) + bytes;
-    job_block* b = nullptr;
-    if (caches != nullptr)
-      for (job_cache& cache : caches->by_size)
-        if (total <= cache.block_bytes()) {
-          b = cache.allocate();
-          break;
-        }
-    if (b == nullptr) {
-      b = job_block::make(total);
-      b->home = nullptr;
+  // The cache for a job of `bytes` (a compile-time size), or std::size(sizes) if none fits.
+  static constexpr std::size_t size_index(std::size_t bytes) noexcept {
+    std::size_t i = 0;
+    while (i < std::size(sizes) && sizeof(job_block) + bytes > sizes[i]) ++i;
+    return i;
+  }
+  // Memory for a job of `Bytes` after a job_block header, from `caches` when given (on its
+  // owner's thread).
+  template <std::size_t Bytes>
+  static void* allocate(job_caches* caches) {
+    constexpr std::size_t index = size_index(Bytes);
+    if constexpr (index < std::size(sizes)) {
+      if (caches != nullptr) return caches->by_size[index].allocate(sizes[index]) + 1;
     }
+    job_block* b = job_block::make(sizeof(job_block) + Bytes);
+    b->home = nullptr;
     return b + 1;
   }
   static void release(void* memory) noexcept {
@@ -209,7 +206,7 @@ heap_job_ptr<std::decay_t<F>> make_heap_job(F&& f, job_caches* caches) {
   if constexpr (!job::from_cache) {
     return heap_job_ptr<std::decay_t<F>>(new job(std::forward<F>(f)));
   } else {
-    void* memory = job_caches::allocate(caches, sizeof(job));
+    void* memory = job_caches::allocate<sizeof(job)>(caches);
     try {
       return heap_job_ptr<std::decay_t<F>>(::new (memory) job(std::forward<F>(f)));
     } catch (...) {
