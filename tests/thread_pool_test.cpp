@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -284,6 +285,73 @@ TEST_CASE("submitting from outside to a pool whose destructor has begun throws s
     pool.reset();
   }
   REQUIRE(outcome.load() == 1);
+}
+
+TEST_CASE("a primitive called from outside runs to the end while every worker is blocked") {
+  // With a worker per CPU a call from outside is offered to the workers; with fewer, the caller
+  // runs it with them. Either way it must not depend on a worker being free.
+  const std::size_t cpus = cpus_in_affinity_mask();
+  for (std::size_t workers : {std::size_t{1}, cpus, cpus + 2}) {
+    CAPTURE(workers);
+    weft::thread_pool pool{workers};
+    REQUIRE(pool.core().hands_off_outside_calls() == (workers >= cpus));
+    std::atomic<std::size_t> blocked{0};
+    std::atomic<bool> release{false};
+    std::vector<std::future<void>> blockers;
+    for (std::size_t w = 0; w < workers; ++w)
+      blockers.push_back(pool.submit([&] {
+        blocked.fetch_add(1);
+        while (!release.load()) std::this_thread::sleep_for(100us);
+      }));
+    REQUIRE(eventually([&] { return blocked.load() == workers; }));
+    weft_test::finishes(
+        [&] {
+          const long sum = weft::parallel_reduce(
+              pool, std::views::iota(0, 100000), 0L, [](int i) { return static_cast<long>(i); },
+              std::plus<>{});
+          REQUIRE(sum == 100000L * 99999 / 2);
+          auto [a, b] = weft::join(
+              pool, [] { return 1; }, [] { return 2; });
+          REQUIRE(a + b == 3);
+          REQUIRE_THROWS_WITH(weft::parallel_for(pool, 0, 1000,
+                                                 [](int i) {
+                                                   if (i == 500) throw std::runtime_error("at 500");
+                                                 }),
+                              "at 500");
+        },
+        "a call from outside with every worker blocked");
+    release.store(true);
+    for (auto& blocker : blockers) await(blocker);
+  }
+}
+
+TEST_CASE("a primitive called from outside a pool whose destructor has begun still runs") {
+  std::atomic<long> sum{-1};
+  {
+    auto pool = std::make_unique<weft::thread_pool>(cpus_in_affinity_mask());
+    weft::thread_pool* target = pool.get();
+    // As above: the task keeps the destructor waiting; once submit is refused, the pool takes no
+    // more work from outside, but a primitive must still run (on the calling thread).
+    pool->submit([target, &sum] {
+      std::thread outsider([target, &sum] {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+          try {
+            target->submit([] {});
+          } catch (const std::logic_error&) {
+            break;
+          }
+          std::this_thread::sleep_for(100us);
+        }
+        sum.store(weft::parallel_reduce(
+            *target, std::views::iota(0, 10000), 0L, [](int i) { return static_cast<long>(i); },
+            std::plus<>{}));
+      });
+      outsider.join();
+    });
+    pool.reset();
+  }
+  REQUIRE(sum.load() == 10000L * 9999 / 2);
 }
 
 namespace {

@@ -5,6 +5,8 @@
 //  - heap_job: owns a callable and frees itself after running (submit, task_group::run);
 //  - stack_job: lives on the frame of the thread that forked it (join), and signals a latch when a
 //    thief has run it, so that the frame can safely end.
+// An offer_ticket carries a stack_job from a thread outside the pool into the injection queue, so
+// that the caller can take the call back if no worker has started it (see run_as_participant).
 // Heap jobs take their memory from a job_cache of the participant that makes them, and give it
 // back to that cache wherever they run (see job_cache).
 #pragma once
@@ -335,6 +337,33 @@ struct stack_job final : task {
   std::optional<value_type> result;
   std::exception_ptr error;
   latch finished;
+};
+
+// A call from a thread outside the pool, offered to the workers. Exactly one of a worker and the
+// caller claims it and runs `call`; the other side only lets go. The caller may return while the
+// ticket still waits in the injection queue (it took the call back), so the ticket lives on the
+// heap and the second of the two to let go frees it.
+struct offer_ticket final : task {
+  explicit offer_ticket(task* offered) noexcept : task(&run), call(offered) {}
+
+  static void run(task* self) noexcept {
+    auto* ticket = static_cast<offer_ticket*>(self);
+    if (ticket->claim()) ticket->call->execute(ticket->call);
+    ticket->let_go();
+  }
+
+  // True for whichever side asks first. acq_rel: the winner's reads of the call happen after the
+  // caller made it (published before the ticket was injected, under the injection lock).
+  bool claim() noexcept { return !claimed.exchange(true, std::memory_order_acq_rel); }
+  // A hint for the caller's spin only; claim() decides.
+  bool started() const noexcept { return claimed.load(std::memory_order_relaxed); }
+  void let_go() noexcept {
+    if (holders.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  task* call;
+  std::atomic<bool> claimed{false};
+  std::atomic<int> holders{2};  // the queue (then the worker that runs the ticket) and the caller
 };
 
 }  // namespace weft::detail
