@@ -328,6 +328,47 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
   }
 }
 
+TEST_CASE("a call from outside that no worker starts waits for a caller slot to run it itself") {
+  const std::size_t workers = cpus_in_affinity_mask();
+  weft::thread_pool pool{workers};
+  REQUIRE(pool.core().hands_off_outside_calls());
+  std::atomic<std::size_t> blocked{0};
+  std::atomic<bool> release{false};
+  std::vector<std::future<void>> blockers;
+  for (std::size_t w = 0; w < workers; ++w)
+    blockers.push_back(pool.submit([&] {
+      blocked.fetch_add(1);
+      while (!release.load()) std::this_thread::sleep_for(100us);
+    }));
+  REQUIRE(eventually([&] { return blocked.load() == workers; }));
+  // Task groups run from outside hold a caller slot each until their wait(): hold them all.
+  std::vector<std::unique_ptr<weft::task_group>> groups;
+  for (std::size_t i = 0; i < weft::detail::scheduler::caller_slots; ++i) {
+    groups.push_back(std::make_unique<weft::task_group>(pool));
+    groups.back()->run([] {});
+  }
+  std::vector<int> indices(10000);
+  std::iota(indices.begin(), indices.end(), 0);
+  std::atomic<bool> done{false};
+  long sum = -1;
+  std::thread caller([&] {
+    sum = weft::parallel_reduce(
+        pool, indices, 0L, [](int i) { return static_cast<long>(i); }, std::plus<>{});
+    done.store(true);
+  });
+  // Nobody can run the call: every worker is blocked and no slot is free to take it back into.
+  std::this_thread::sleep_for(20ms);
+  REQUIRE_FALSE(done.load());
+  groups.front()->wait();  // gives a slot back
+  const bool finished_with_workers_blocked = eventually([&] { return done.load(); });
+  release.store(true);
+  caller.join();
+  for (auto& blocker : blockers) await(blocker);
+  for (auto& group : groups) group->wait();
+  REQUIRE(finished_with_workers_blocked);
+  REQUIRE(sum == 10000L * 9999 / 2);
+}
+
 TEST_CASE("a primitive called from outside a pool whose destructor has begun still runs") {
   std::atomic<long> sum{-1};
   {

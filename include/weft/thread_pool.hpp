@@ -558,9 +558,9 @@ bool spin_until(Done done, std::chrono::microseconds limit) noexcept {
 //    3x slower). If no worker has started the call after offer_take_back_after (all busy, or
 //    blocked on something), the caller takes it back and runs it itself, so a call from outside
 //    never depends on the workers being free.
-// With every caller slot taken, the caller only waits. `on_this_thread` (isolate, whose body may
-// rely on the thread's locks and thread_locals) keeps the call on the caller whenever a slot is
-// free.
+// With every caller slot taken, the caller tries again every offer_take_back_after.
+// `on_this_thread` (isolate, whose body may rely on the thread's locks and thread_locals) keeps the
+// call on the caller whenever a slot is free.
 enum class placement { anywhere, on_this_thread };
 
 template <placement where = placement::anywhere, class Body>
@@ -586,7 +586,7 @@ auto run_as_participant(thread_pool& pool, Body&& body) {
     return body(*slot);
   }
   bool taken_back = false;
-  if (!spin_until([ticket] { return ticket->started(); }, offer_take_back_after)) {
+  while (!spin_until([ticket] { return ticket->started(); }, offer_take_back_after)) {
     if (participant* slot = core.acquire_caller_slot()) {
       if (ticket->claim()) {
         caller_slot_guard guard(core, *slot);
@@ -595,7 +595,11 @@ auto run_as_participant(thread_pool& pool, Body&& body) {
       } else {
         core.release_caller_slot(*slot);
       }
+      break;
     }
+    // Every caller slot is held (by task_groups or other callers from outside): try again later,
+    // without spinning on a CPU the workers may need.
+    std::this_thread::sleep_for(offer_take_back_after);
   }
   if (!taken_back && !spin_until([&job] { return job.finished.ready(); }, offer_spin_for_end))
     job.finished.wait_outside();
