@@ -118,7 +118,12 @@ int run(int argc, char** argv) {
       o.read_ahead = false;
 
     weft::thread_pool pool{threads};
-    const ca::json report = ca::analyze(pool, o);
+    // weft::install runs the analysis as part of the pool. It is a driver: a few hundred
+    // parallel calls with sequential work between them. Called from this thread, each call would
+    // be handed to a worker and back, and a worker parked during the sequential work woken;
+    // installed, the thread that did the sequential work starts the next call itself (2 CPUs:
+    // 0.19 s instead of 0.23 s on a 116 MB file). Exceptions come back out of install.
+    const ca::json report = weft::install(pool, [&] { return ca::analyze(pool, o); });
     const std::string text = ca::report_text(report);
     if (out_opt->count()) {
       write_file_atomically(a_out, text);

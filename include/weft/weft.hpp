@@ -5,6 +5,7 @@
 
 #include "chunked_range.hpp"
 #include "controls.hpp"
+#include "install.hpp"
 #include "isolate.hpp"
 #include "join.hpp"
 #include "parallel_for.hpp"
