@@ -7,10 +7,10 @@
 //
 // Why hand-vectorised: the loop is bound by arithmetic, and a call to std::exp per customer keeps
 // the compiler from using vector instructions at all. Here customers go through in groups of
-// eight, as GCC/Clang vector-extension values of two doubles (SSE2, every x86-64) or of four (AVX2,
-// chosen at run time where the processor has it). Both paths perform the very same operations in
-// the very same order, with no fused multiply-add, so the model is bitwise the same on every
-// machine, not only for every --threads.
+// eight, as GCC/Clang vector-extension values of two doubles (SSE2, every x86-64), of four (AVX2)
+// or of eight (AVX-512), the widest the processor has chosen at run time. All paths perform the
+// very same operations in the very same order, with no fused multiply-add, so the model is
+// bitwise the same on every machine, not only for every --threads.
 #pragma once
 
 #include <algorithm>
@@ -67,6 +67,8 @@ using double2 = double __attribute__((vector_size(16)));
 using uint2 = std::uint64_t __attribute__((vector_size(16)));
 using double4 = double __attribute__((vector_size(32)));
 using uint4 = std::uint64_t __attribute__((vector_size(32)));
+using double8 = double __attribute__((vector_size(64)));
+using uint64x8 = std::uint64_t __attribute__((vector_size(64)));
 
 template <class Real>
 struct bits_of;
@@ -77,6 +79,10 @@ struct bits_of<double2> {
 template <>
 struct bits_of<double4> {
   using type = uint4;
+};
+template <>
+struct bits_of<double8> {
+  using type = uint64x8;
 };
 
 // z = b + w . x, added as a tree of depth three rather than a chain of seven additions: the sum is
@@ -223,6 +229,16 @@ inline churn_gradient gradient_sse2(const churn_weights& m, const train_columns&
                                                             std::size_t first, std::size_t last) {
   return gradient<double4>(m, t, first, last);
 }
+
+// AVX-512: a group of eight customers is one register. AVX-512F has fused multiply-adds, so this
+// path relies on the compiler not fusing a * b + c on its own: the example builds with
+// -ffp-contract=off (CMakeLists.txt), and a test checks the three paths bitwise equal.
+[[gnu::target("avx512f")]] inline churn_gradient gradient_avx512(const churn_weights& m,
+                                                                 const train_columns& t,
+                                                                 std::size_t first,
+                                                                 std::size_t last) {
+  return gradient<double8>(m, t, first, last);
+}
 #endif
 
 }  // namespace vector_math
@@ -241,7 +257,9 @@ inline double churn_probability(const churn_weights& m, const feature_row& x) {
 inline churn_gradient chunk_gradient(const churn_weights& m, const train_columns& t,
                                      std::size_t first, std::size_t last) {
 #if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
   static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx512) return vector_math::gradient_avx512(m, t, first, last);
   if (avx2) return vector_math::gradient_avx2(m, t, first, last);
 #endif
   return vector_math::gradient_sse2(m, t, first, last);

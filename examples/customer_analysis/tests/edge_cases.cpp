@@ -421,11 +421,16 @@ void churn_arithmetic() {
     }
     check(close, "chunk_gradient of " + std::to_string(last) + " customers equals the plain sum");
 #if defined(__x86_64__)
+    const churn_gradient a = vector_math::gradient_sse2(m, t, 0, last);
     if (__builtin_cpu_supports("avx2")) {
-      const churn_gradient a = vector_math::gradient_sse2(m, t, 0, last);
       const churn_gradient b = vector_math::gradient_avx2(m, t, 0, last);
       check(std::memcmp(&a, &b, sizeof a) == 0,
             "SSE2 and AVX2 gradients bitwise equal (" + std::to_string(last) + " customers)");
+    }
+    if (__builtin_cpu_supports("avx512f")) {
+      const churn_gradient c = vector_math::gradient_avx512(m, t, 0, last);
+      check(std::memcmp(&a, &c, sizeof a) == 0,
+            "SSE2 and AVX-512 gradients bitwise equal (" + std::to_string(last) + " customers)");
     }
 #endif
   }
