@@ -70,6 +70,56 @@ std::size_t cpus_in_affinity_mask() {
   return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
 
+// Holds every worker of a pool in a task until release() (or destruction), so that nothing
+// else runs on them meanwhile.
+class every_worker_blocked {
+ public:
+  explicit every_worker_blocked(weft::thread_pool& pool) {
+    for (std::size_t w = 0; w < pool.size(); ++w)
+      blockers_.push_back(pool.submit([this] {
+        blocked_.fetch_add(1);
+        while (!released_.load()) std::this_thread::sleep_for(100us);
+      }));
+    all_blocked_ = eventually([&] { return blocked_.load() == pool.size(); });
+  }
+  ~every_worker_blocked() { release(); }
+  every_worker_blocked(const every_worker_blocked&) = delete;
+  every_worker_blocked& operator=(const every_worker_blocked&) = delete;
+
+  bool all_blocked() const { return all_blocked_; }
+  void release() {
+    released_.store(true);
+    for (auto& blocker : blockers_)
+      if (blocker.valid()) await(blocker);
+    blockers_.clear();
+  }
+
+ private:
+  std::atomic<std::size_t> blocked_{0};
+  std::atomic<bool> released_{false};
+  std::vector<std::future<void>> blockers_;
+  bool all_blocked_ = false;
+};
+
+// From a thread outside `pool`, submits empty tasks until the pool refuses one (its destructor
+// has begun). What happened: refused with std::logic_error, refused with another exception, or
+// still accepted after 20 s.
+enum class refusal { logic_error, other_exception, never };
+refusal submit_until_refused(weft::thread_pool& pool) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      pool.submit([] {});
+    } catch (const std::logic_error&) {
+      return refusal::logic_error;
+    } catch (...) {
+      return refusal::other_exception;
+    }
+    std::this_thread::sleep_for(100us);
+  }
+  return refusal::never;
+}
+
 struct accumulator {
   int base = 0;
   int add(int x) const { return base + x; }
@@ -258,33 +308,18 @@ TEST_CASE("destroying a pool finishes every submitted task and the tasks they su
 }
 
 TEST_CASE("submitting from outside to a pool whose destructor has begun throws std::logic_error") {
-  std::atomic<int> outcome{0};  // 1: logic_error seen, 2: gave up, 3: another exception
+  refusal outcome = refusal::never;
   {
     auto pool = std::make_unique<weft::thread_pool>(1);
     weft::thread_pool* target = pool.get();
     // The task keeps the destructor waiting while a thread from outside submits until refused.
     pool->submit([target, &outcome] {
-      std::thread outsider([target, &outcome] {
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (std::chrono::steady_clock::now() < deadline) {
-          try {
-            target->submit([] {});
-          } catch (const std::logic_error&) {
-            outcome.store(1);
-            return;
-          } catch (...) {
-            outcome.store(3);
-            return;
-          }
-          std::this_thread::sleep_for(100us);
-        }
-        outcome.store(2);
-      });
+      std::thread outsider([target, &outcome] { outcome = submit_until_refused(*target); });
       outsider.join();
     });
     pool.reset();
   }
-  REQUIRE(outcome.load() == 1);
+  REQUIRE(outcome == refusal::logic_error);
 }
 
 TEST_CASE("a primitive called from outside runs to the end while every worker is blocked") {
@@ -295,15 +330,8 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
     CAPTURE(workers);
     weft::thread_pool pool{workers};
     REQUIRE(pool.core().hands_off_outside_calls() == (workers >= cpus));
-    std::atomic<std::size_t> blocked{0};
-    std::atomic<bool> release{false};
-    std::vector<std::future<void>> blockers;
-    for (std::size_t w = 0; w < workers; ++w)
-      blockers.push_back(pool.submit([&] {
-        blocked.fetch_add(1);
-        while (!release.load()) std::this_thread::sleep_for(100us);
-      }));
-    REQUIRE(eventually([&] { return blocked.load() == workers; }));
+    every_worker_blocked blockers{pool};
+    REQUIRE(blockers.all_blocked());
     // A vector, not std::views::iota: clang 14 cannot compile libstdc++ 12's views, and this
     // test must run on every compiler CI uses.
     std::vector<int> indices(100000);
@@ -323,8 +351,6 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
                               "at 500");
         },
         "a call from outside with every worker blocked");
-    release.store(true);
-    for (auto& blocker : blockers) await(blocker);
   }
 }
 
@@ -332,15 +358,8 @@ TEST_CASE("a call from outside that no worker starts waits for a caller slot to 
   const std::size_t workers = cpus_in_affinity_mask();
   weft::thread_pool pool{workers};
   REQUIRE(pool.core().hands_off_outside_calls());
-  std::atomic<std::size_t> blocked{0};
-  std::atomic<bool> release{false};
-  std::vector<std::future<void>> blockers;
-  for (std::size_t w = 0; w < workers; ++w)
-    blockers.push_back(pool.submit([&] {
-      blocked.fetch_add(1);
-      while (!release.load()) std::this_thread::sleep_for(100us);
-    }));
-  REQUIRE(eventually([&] { return blocked.load() == workers; }));
+  every_worker_blocked blockers{pool};
+  REQUIRE(blockers.all_blocked());
   // Task groups run from outside hold a caller slot each until their wait(): hold them all.
   std::vector<std::unique_ptr<weft::task_group>> groups;
   for (std::size_t i = 0; i < weft::detail::scheduler::caller_slots; ++i) {
@@ -361,9 +380,8 @@ TEST_CASE("a call from outside that no worker starts waits for a caller slot to 
   REQUIRE_FALSE(done.load());
   groups.front()->wait();  // gives a slot back
   const bool finished_with_workers_blocked = eventually([&] { return done.load(); });
-  release.store(true);
+  blockers.release();
   caller.join();
-  for (auto& blocker : blockers) await(blocker);
   for (auto& group : groups) group->wait();
   REQUIRE(finished_with_workers_blocked);
   REQUIRE(sum == 10000L * 9999 / 2);
@@ -378,15 +396,7 @@ TEST_CASE("a primitive called from outside a pool whose destructor has begun sti
     // more work from outside, but a primitive must still run (on the calling thread).
     pool->submit([target, &sum] {
       std::thread outsider([target, &sum] {
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (std::chrono::steady_clock::now() < deadline) {
-          try {
-            target->submit([] {});
-          } catch (const std::logic_error&) {
-            break;
-          }
-          std::this_thread::sleep_for(100us);
-        }
+        if (submit_until_refused(*target) != refusal::logic_error) return;
         std::vector<int> indices(10000);
         std::iota(indices.begin(), indices.end(), 0);
         sum.store(weft::parallel_reduce(
