@@ -89,8 +89,7 @@ class every_worker_blocked {
   bool all_blocked() const { return all_blocked_; }
   void release() {
     released_.store(true);
-    for (auto& blocker : blockers_)
-      if (blocker.valid()) await(blocker);
+    for (auto& blocker : blockers_) await(blocker);
     blockers_.clear();
   }
 
@@ -100,6 +99,14 @@ class every_worker_blocked {
   std::vector<std::future<void>> blockers_;
   bool all_blocked_ = false;
 };
+
+// 0, 1, ..., n - 1. A vector, not std::views::iota: clang 14 cannot compile libstdc++ 12's views,
+// and these tests must run on every compiler CI uses.
+std::vector<int> indices_below(int n) {
+  std::vector<int> indices(static_cast<std::size_t>(n));
+  std::iota(indices.begin(), indices.end(), 0);
+  return indices;
+}
 
 // From a thread outside `pool`, submits empty tasks until the pool refuses one (its destructor
 // has begun). What happened: refused with std::logic_error, refused with another exception, or
@@ -332,10 +339,7 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
     REQUIRE(pool.core().hands_off_outside_calls() == (workers >= cpus));
     every_worker_blocked blockers{pool};
     REQUIRE(blockers.all_blocked());
-    // A vector, not std::views::iota: clang 14 cannot compile libstdc++ 12's views, and this
-    // test must run on every compiler CI uses.
-    std::vector<int> indices(100000);
-    std::iota(indices.begin(), indices.end(), 0);
+    const std::vector<int> indices = indices_below(100000);
     weft_test::finishes(
         [&] {
           const long sum = weft::parallel_reduce(
@@ -366,8 +370,7 @@ TEST_CASE("a call from outside that no worker starts waits for a caller slot to 
     groups.push_back(std::make_unique<weft::task_group>(pool));
     groups.back()->run([] {});
   }
-  std::vector<int> indices(10000);
-  std::iota(indices.begin(), indices.end(), 0);
+  const std::vector<int> indices = indices_below(10000);
   std::atomic<bool> done{false};
   long sum = -1;
   std::thread caller([&] {
@@ -376,13 +379,15 @@ TEST_CASE("a call from outside that no worker starts waits for a caller slot to 
     done.store(true);
   });
   // Nobody can run the call: every worker is blocked and no slot is free to take it back into.
+  // The checks are recorded and asserted at the end, once the caller thread is joined.
   std::this_thread::sleep_for(20ms);
-  REQUIRE_FALSE(done.load());
+  const bool ran_before_a_slot_was_free = done.load();
   groups.front()->wait();  // gives a slot back
   const bool finished_with_workers_blocked = eventually([&] { return done.load(); });
   blockers.release();
   caller.join();
   for (auto& group : groups) group->wait();
+  REQUIRE_FALSE(ran_before_a_slot_was_free);
   REQUIRE(finished_with_workers_blocked);
   REQUIRE(sum == 10000L * 9999 / 2);
 }
@@ -397,10 +402,9 @@ TEST_CASE("a primitive called from outside a pool whose destructor has begun sti
     pool->submit([target, &sum] {
       std::thread outsider([target, &sum] {
         if (submit_until_refused(*target) != refusal::logic_error) return;
-        std::vector<int> indices(10000);
-        std::iota(indices.begin(), indices.end(), 0);
         sum.store(weft::parallel_reduce(
-            *target, indices, 0L, [](int i) { return static_cast<long>(i); }, std::plus<>{}));
+            *target, indices_below(10000), 0L, [](int i) { return static_cast<long>(i); },
+            std::plus<>{}));
       });
       outsider.join();
     });
