@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -398,7 +399,7 @@ class interaction_handler {
 
   interaction_handler(weft::thread_pool& pool, std::vector<std::uint8_t> roles,
                       std::size_t max_record_bytes)
-      : pool_(pool), roles_(std::move(roles)), max_record_bytes_(max_record_bytes) {}
+      : roles_(std::move(roles)), max_record_bytes_(max_record_bytes), applying_(pool) {}
 
   partial identity() const { return {}; }
 
@@ -500,7 +501,7 @@ class interaction_handler {
     if (!t.any_valid || timestamp > t.latest) t.latest = timestamp;
     t.any_valid = true;
     if (pain) count_pain_terms(notes, t.terms, token);
-    if (out.events.empty()) out.events.emplace_back();
+    if (out.events.empty()) out.events.push_back(take_events());
     out.events.back()[shard_of(customer_id)].push_back(
         customer_event{customer_id, timestamp, wait, static_cast<std::uint8_t>(pain),
                        static_cast<std::uint8_t>(resolved == 0), csat});
@@ -512,33 +513,30 @@ class interaction_handler {
     return a;
   }
 
-  // Once per window, on the reading thread: totals merge sequentially (they are small), customer
-  // events are applied with one task per shard.
+  // Once per window, on the reading thread. Totals merge at once (they are small). Customer events
+  // are applied with one task per shard, in the background: the tasks run while the next window
+  // is being counted and parsed, which fills the workers' idle moments at that window's barriers.
+  // A window's events are applied only once the previous window's are (absorb and finish wait
+  // for them first), so each shard still sees its events in file order.
   void absorb(partial&& p) {
+    finish();
     totals_.merge(std::move(p.totals));
-    auto apply = [&](std::size_t shard_index) {
-      customer_map& shard = shards_[shard_index];
-      for (const sharded_events& chunk : p.events) {
-        const std::vector<customer_event>& events = chunk[shard_index];
-        // Each event is a cache miss in a table larger than the cache: the line of the event a
-        // few places ahead is requested now, so that several misses are in flight at once.
-        constexpr std::size_t ahead = 8;
-        const std::size_t n = events.size();
-        for (std::size_t i = 0; i < n; ++i) {
-          if (i + ahead < n) shard.prefetch(events[i + ahead].customer_id);
-          shard.apply(events[i]);
-        }
-      }
-    };
+    applying_events_ = std::move(p.events);
     std::size_t events = 0;
-    for (const sharded_events& chunk : p.events)
+    for (const sharded_events& chunk : applying_events_)
       for (const auto& v : chunk) events += v.size();
     if (events < 4096) {  // a small window (tiny --chunk-bytes): not worth waking the workers
       for (std::size_t s = 0; s < customer_shards; ++s) apply(s);
+      recycle_events();
     } else {
-      weft::parallel_for(pool_, weft::chunked(std::size_t{0}, customer_shards, 1),
-                         [&](weft::chunk<std::size_t> c) { apply(c.first()); });
+      for (std::size_t s = 0; s < customer_shards; ++s) applying_.run([this, s] { apply(s); });
     }
+  }
+
+  // Waits until every window absorbed so far has reached the per-customer state.
+  void finish() {
+    applying_.wait();
+    recycle_events();
   }
 
   const interaction_totals& totals() const { return totals_; }
@@ -546,11 +544,49 @@ class interaction_handler {
   const std::array<customer_map, customer_shards>& shards() const { return shards_; }
 
  private:
-  weft::thread_pool& pool_;
+  // Applies the events of shard `shard_index` of the window being absorbed, chunk by chunk, and
+  // empties their vectors (keeping their capacity) for the next windows.
+  void apply(std::size_t shard_index) {
+    customer_map& shard = shards_[shard_index];
+    for (sharded_events& chunk : applying_events_) {
+      std::vector<customer_event>& events = chunk[shard_index];
+      // Each event is a cache miss in a table larger than the cache: the line of the event a few
+      // places ahead is requested now, so that several misses are in flight at once.
+      constexpr std::size_t ahead = 8;
+      const std::size_t n = events.size();
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i + ahead < n) shard.prefetch(events[i + ahead].customer_id);
+        shard.apply(events[i]);
+      }
+      events.clear();
+    }
+  }
+
+  // Event vectors go round: a chunk takes emptied ones, grown to about a chunk's events already,
+  // rather than growing 64 new vectors from nothing (allocations, copies and fresh pages for the
+  // kernel to zero, chunk after chunk). There are about as many as a window has chunks.
+  sharded_events take_events() const {
+    std::lock_guard lock(free_events_mutex_);
+    if (free_events_.empty()) return {};
+    sharded_events e = std::move(free_events_.back());
+    free_events_.pop_back();
+    return e;
+  }
+  void recycle_events() {
+    std::lock_guard lock(free_events_mutex_);
+    for (sharded_events& e : applying_events_) free_events_.push_back(std::move(e));
+    applying_events_.clear();
+  }
+
   std::vector<std::uint8_t> roles_;
   std::size_t max_record_bytes_;
   interaction_totals totals_;
   std::array<customer_map, customer_shards> shards_;
+  std::vector<sharded_events> applying_events_;  // the window being applied, by chunk
+  mutable std::mutex free_events_mutex_;
+  mutable std::vector<sharded_events> free_events_;
+  // Last: destroyed first, so that the destructor waits for the tasks before what they touch goes.
+  weft::task_group applying_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -688,6 +724,8 @@ class customer_handler {
     totals_.read += p.read;
     totals_.invalid += p.invalid;
     totals_.errors.merge(std::move(p.errors));
+    // One growth for the window's rows rather than a rehash of everything each time it doubles.
+    totals_.population.reserve(totals_.population.size() + p.rows.size());
     in_file_order(
         p,
         [&](const row& x) {

@@ -207,12 +207,14 @@ inline share find_share(const world& w, weft::thread_pool& pool, const checked_f
 template <class Handler>
 void stream_share(weft::thread_pool& pool, const checked_file& f, const share& s, Handler& handler,
                   const analyze_options& o) {
-  record_splitter<Handler> splitter(pool, handler, o.chunk_bytes, o.max_record_bytes, s.lfs_before);
+  const std::size_t chunk =
+      o.chunk_bytes != 0 ? o.chunk_bytes : automatic_chunk_bytes(s.end - s.begin, pool.size());
+  record_splitter<Handler> splitter(pool, handler, chunk, o.max_record_bytes, s.lfs_before);
   const std::size_t window = static_cast<std::size_t>(std::min<std::uint64_t>(
-      window_bytes(o.chunk_bytes, pool.size()), std::max<std::uint64_t>(s.end - s.begin, 4096)));
+      window_bytes(chunk, pool.size()), std::max<std::uint64_t>(s.end - s.begin, 4096)));
   for_each_window(
       *f.file, s.begin, window, o.read_ahead,
-      [&](const char* d, std::size_t n) { splitter.feed(d, n); }, s.end);
+      [&](const char* d, std::size_t n) { splitter.feed(d, n); }, s.end, o.map);
   splitter.finish();
 }
 

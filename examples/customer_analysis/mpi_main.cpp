@@ -81,6 +81,8 @@ int run(const ca::mpi::world& w, int argc, char** argv) {
     o.progress = false;
     if (const char* ra = std::getenv("CUSTOMER_ANALYSIS_READ_AHEAD"); ra && std::string(ra) == "0")
       o.read_ahead = false;
+    if (const char* map = std::getenv("CUSTOMER_ANALYSIS_MAP"); map && std::string(map) == "0")
+      o.map = false;
     // Testing aid: CUSTOMER_ANALYSIS_MPI_FAIL_RANK=r makes rank r fail to read interactions.csv, as
     // if the file were unreadable on its node only.
     int fail_rank = -1;

@@ -21,6 +21,7 @@
 //   void add(partial&, const record_ref&) const;  // called concurrently on different partials
 //   partial combine(partial earlier, partial later) const;
 //   void absorb(partial&&);                     // on the feeding thread, once per window, in order
+//   void finish();                              // optional: called after the last absorb
 #pragma once
 
 #include <weft/weft.hpp>
@@ -122,8 +123,15 @@ class record_splitter {
     lfs_ = lfs_end;
   }
 
-  // End of file: the pending bytes, if any, are the last record (it has no line break).
+  // End of file: hands over the last record, then lets the handler finish what it started.
   void finish() {
+    finish_carry_at_end();
+    if constexpr (requires { handler_.finish(); }) handler_.finish();
+  }
+
+ private:
+  // The pending bytes, if any, are the last record (it has no line break).
+  void finish_carry_at_end() {
     if (carry_len_ == 0) return;
     partial out = handler_.identity();
     if (carry_len_ > max_record_bytes_) {
@@ -138,7 +146,6 @@ class record_splitter {
     carry_len_ = 0;
   }
 
- private:
   // Hands one LF-terminated record to the handler: drops the CR of a CRLF, skips blank records,
   // and flags records over the length limit.
   void emit(partial& out, const char* p, std::size_t len, std::uint64_t line) const {

@@ -47,30 +47,52 @@ constexpr std::uint64_t pack_word(std::string_view w) {
 
 // find_name for a list of names of at most 16 bytes, looked up twice per record (channel and
 // topic): a name is its length and its first and last 8 bytes packed, so that a candidate is
-// three integer compares rather than a call to memcmp.
+// three integer compares rather than a call to memcmp. The candidate is found by a hash into a
+// table of 64 slots, with a multiplier chosen when the index is built so that no two names share
+// a slot: one lookup per value, where a scan of the list would end at a different place for each
+// topic and mislead the branch predictor once per record.
 template <std::size_t N>
 class name_index {
  public:
   constexpr explicit name_index(const std::array<std::string_view, N>& names) {
+    static_assert(N < slot_count, "more names than slots");
     for (std::size_t i = 0; i < N; ++i) {
       if (names[i].size() > 16) throw std::invalid_argument("name_index: a name over 16 bytes");
       keys_[i] = key_of(names[i]);
+    }
+    for (std::uint64_t tries = 0;; ++tries) {
+      if (tries == 10000) throw std::invalid_argument("name_index: no multiplier separates names");
+      multiplier_ = 0x9E3779B97F4A7C15ull + 2 * tries;  // odd
+      slots_.fill(empty);
+      bool separate = true;
+      for (std::size_t i = 0; i < N && separate; ++i) {
+        std::uint8_t& slot = slots_[slot_of(keys_[i])];
+        separate = slot == empty;
+        slot = static_cast<std::uint8_t>(i);
+      }
+      if (separate) break;
     }
   }
   int find(std::string_view v) const {
     if (v.size() > 16) return -1;
     const key k = key_of(v);
-    for (std::size_t i = 0; i < N; ++i)
-      if (keys_[i].size == k.size && keys_[i].head == k.head && keys_[i].tail == k.tail)
-        return static_cast<int>(i);
+    const std::size_t i = slots_[slot_of(k)];
+    if (i != empty && keys_[i].size == k.size && keys_[i].head == k.head && keys_[i].tail == k.tail)
+      return static_cast<int>(i);
     return -1;
   }
 
  private:
+  static constexpr std::size_t slot_count = 64;
+  static constexpr std::uint8_t empty = 0xff;
   struct key {
     std::size_t size = 0;
     std::uint64_t head = 0, tail = 0;
   };
+  constexpr std::size_t slot_of(const key& k) const {
+    const std::uint64_t mixed = k.head ^ (k.tail >> 7) ^ (k.tail << 29) ^ k.size;
+    return static_cast<std::size_t>((mixed * multiplier_) >> 58);  // 6 bits: 64 slots
+  }
   static constexpr key key_of(std::string_view v) {
     if (v.size() <= 8) {
       const std::uint64_t word = pack_word(v);
@@ -88,14 +110,53 @@ class name_index {
     return pack_word({p, 8});
   }
   std::array<key, N> keys_{};
+  std::array<std::uint8_t, slot_count> slots_{};
+  std::uint64_t multiplier_ = 0;
 };
 inline constexpr name_index<topic_count> topic_index{topic_names};
 inline constexpr name_index<channel_count> channel_index{channel_names};
+
+// The bytes p[0, n), 1 <= n <= 8, in the low n bytes of a word (byte k at bits 8k..8k+7); the
+// other bytes are copies of some of them. Reads no byte outside [p, p + n): two overlapping 4-byte
+// loads, or three single bytes below 4.
+inline std::uint64_t load_short_le(const char* p, std::size_t n) {
+  if (n >= 4) {
+    std::uint32_t low, high;
+    std::memcpy(&low, p, 4);
+    std::memcpy(&high, p + n - 4, 4);
+    return std::uint64_t{low} | (std::uint64_t{high} << (8 * (n - 4)));
+  }
+  auto byte = [&](std::size_t k) {
+    return std::uint64_t{static_cast<unsigned char>(p[k])} << (8 * k);
+  };
+  return byte(0) | byte(n / 2) | byte(n - 1);
+}
 
 // An integer: one or more ASCII digits, leading zeros allowed, value at most `max`.
 inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out) {
   if (v.empty()) return false;
   std::uint64_t x = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    // Nearly every integer of the files has 1 to 8 digits: read as one word, checked and converted
+    // without a loop whose exit (the number's length) the branch predictor cannot guess.
+    if (v.size() <= 8) {
+      const std::size_t n = v.size();
+      // The digits moved to the top bytes, '0's below them: an 8-digit number with leading zeros.
+      const std::uint64_t zeros = 0x3030303030303030ull >> 1 >> (8 * n - 1);
+      const std::uint64_t w = (load_short_le(v.data(), n) << (8 * (8 - n))) | zeros;
+      // Every byte a digit: high nibble 3, and still 3 after adding 6 (low nibble at most 9).
+      constexpr std::uint64_t high = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull;
+      if ((w & high) != threes || ((w + 0x0606060606060606ull) & high) != threes) return false;
+      // Byte 0 is the most significant digit. Pairs, then fours, then all eight.
+      std::uint64_t d = w - threes;
+      d = (d * 10 + (d >> 8)) & 0x00FF00FF00FF00FFull;
+      d = (d * 100 + (d >> 16)) & 0x0000FFFF0000FFFFull;
+      x = (d * 10000 + (d >> 32)) & 0xFFFFFFFFull;
+      if (x > max) return false;
+      out = x;
+      return true;
+    }
+  }
   if (v.size() <= 19) {  // below 10^19 < 2^64: no overflow, one comparison with max at the end
     for (const char c : v) {
       if (c < '0' || c > '9') return false;
