@@ -313,7 +313,10 @@ void pain_term_tokenizer() {
     std::sort(v.begin(), v.end());
     return v;
   };
-  const std::string alphabet = "aBcdEfghiJklmnopqrsTuvwxyz0123456789 .,;-'\"!_@\x7f\x80\xe9\xff";
+  // The bytes next to each range of letters and digits (/ : @ [ ` {, and control bytes that
+  // OR 0x20 would turn into digits) are in, as are bytes above 0x7f.
+  const std::string alphabet =
+      "aBcdEfghiJklmnopqrsTuvwxyzAZ0123456789 .,;-'\"!_@[`{/:\x10\x19\x1a\x7f\x80\xe1\xe9\xfa\xff";
   const std::string words[] = {"the ", "Customer ", "AGENT ",        "waited ",
                                "x",    "refund12 ", "unbelievably ", "ab "};
   std::uint64_t state = 99;
