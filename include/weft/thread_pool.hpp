@@ -144,11 +144,19 @@ class scheduler {
     threads_.reserve(workers);
     try {
       for (std::size_t i = 0; i < workers; ++i)
-        threads_.emplace_back([this, i] { worker_main(slots_[i]); });
+        threads_.emplace_back([this, i] {
+          started_.fetch_add(1, std::memory_order_release);
+          worker_main(slots_[i]);
+        });
     } catch (...) {
       shut_down();  // joins the threads that did start, so none leaks
       throw;
     }
+    // The pool is ready when its workers run: a call offered right away (a driver installed at
+    // the start of main) would otherwise find no worker yet, be taken back by the caller after
+    // offer_take_back_after, and then run beside every worker, one thread more than CPUs for the
+    // whole of it. Yielding lets the new threads have the CPU meanwhile.
+    while (started_.load(std::memory_order_acquire) < workers) std::this_thread::yield();
   }
 
   scheduler(const scheduler&) = delete;
@@ -406,6 +414,7 @@ class scheduler {
 
   alignas(64) std::atomic<std::size_t> searching_{0};
   alignas(64) std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> started_{0};  // workers that have begun to run (the constructor waits)
 
   alignas(64) spin_lock injection_lock_;
   std::deque<task*> injected_;
