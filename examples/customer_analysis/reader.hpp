@@ -185,12 +185,15 @@ void for_each_window(const input_file& file, std::uint64_t offset, std::size_t w
     std::size_t want =
         at >= end ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(window, end - at));
     if (mapping && want > 0) {
+      // Up to the file's size now. At or past it, read instead: pread, not the size, says where
+      // a file ends (a file in /proc has size 0 and content, one may have grown meanwhile).
       const std::uint64_t size = file.current_size();
-      want = at >= size ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(want, size - at));
-      if (want == 0) return file_window{};
-      file_window w = file_window::map(file, at, want);
-      if (w.mapped()) return w;
-      mapping = false;  // this file cannot be mapped: read it from here on
+      if (at < size) {
+        file_window w = file_window::map(
+            file, at, static_cast<std::size_t>(std::min<std::uint64_t>(want, size - at)));
+        if (w.mapped()) return w;
+      }
+      mapping = false;  // read from here on
     }
     if (want == 0) return file_window{};
     if (!buffer) buffer.reset(new char[window]);  // allocated on first use only

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "analyze.hpp"
+#include <unistd.h>
 
 namespace {
 
@@ -499,6 +500,51 @@ void churn_arithmetic() {
   }
 }
 
+// Windows of a file (reader.hpp): mapped or read, with or without read-ahead, from an offset that
+// is not on a page boundary and up to a bound that is not either, every byte arrives once and in
+// order. A file in /proc has size 0 and content: it must be read, not taken as empty.
+void file_windows() {
+  using namespace customer_analysis;
+  char path[] = "/tmp/weft-edge-windows-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) {
+    check(false, "a temporary file for the window test");
+    return;
+  }
+  std::string content(700'001, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 7) % 251);
+  const bool written =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  ::close(fd);
+  check(written, "the window test's file written");
+  auto collect = [](const input_file& file, std::uint64_t offset, std::size_t window,
+                    bool read_ahead, bool map, std::uint64_t end) {
+    std::string got;
+    for_each_window(
+        file, offset, window, read_ahead, [&](const char* d, std::size_t n) { got.append(d, n); },
+        end, map);
+    return got;
+  };
+  bool same = true;
+  {
+    const input_file file(path);
+    for (std::size_t window : {std::size_t{4096}, std::size_t{256} << 10,
+                               (std::size_t{300} << 10) + 1, std::size_t{1} << 20})
+      for (bool read_ahead : {true, false})
+        for (bool map : {true, false}) {
+          same = same &&
+                 collect(file, 5, window, read_ahead, map, ~std::uint64_t{0}) == content.substr(5);
+          same = same && collect(file, 4099, window, read_ahead, map, 400'003) ==
+                             content.substr(4099, 400'003 - 4099);
+        }
+  }
+  ::unlink(path);
+  check(same, "file windows, mapped or read, give every byte once and in order");
+  const input_file status("/proc/self/status");
+  const std::string text = collect(status, 0, std::size_t{1} << 20, true, true, ~std::uint64_t{0});
+  check(text.rfind("Name:", 0) == 0, "a file in /proc (size 0) is read, not taken as empty");
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: edge_cases <tests/data directory>\n");
@@ -516,6 +562,7 @@ int main(int argc, char** argv) {
     timestamp_parser();
     pain_term_tokenizer();
     churn_arithmetic();
+    file_windows();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAILED: unexpected exception: %s\n", e.what());
     return 1;
