@@ -35,18 +35,21 @@ namespace customer_analysis {
 struct analyze_options {
   std::string interactions;              // path as given on the command line
   std::optional<std::string> customers;  // path, if any
-  std::size_t chunk_bytes = 0;           // 0: chosen per file (automatic_chunk_bytes)
+  std::size_t chunk_bytes = 0;           // 0: chosen per file (chunk_bytes_for)
   std::size_t max_record_bytes = std::size_t{1} << 20;
   bool progress = false;   // draw a progress bar on stderr
   bool read_ahead = true;  // read the next windows on an I/O thread while parsing
   bool map = true;         // map large windows of regular files rather than read them
 };
 
-// The chunk size when --chunk-bytes is not given: 1 MiB, or less for a file too small to give
-// every worker a few chunks of that size (a 700 kB customers.csv would otherwise be one chunk,
-// parsed by one thread while the others wait), but not below 64 KiB, where the per-chunk partials
-// would cost more than the parallelism gains. The report does not depend on it.
-inline std::size_t automatic_chunk_bytes(std::uint64_t data_bytes, std::size_t workers) {
+// The chunk size for `data_bytes` of records: --chunk-bytes when given; else 1 MiB, or less for a
+// file too small to give every worker a few chunks of that size (a 700 kB customers.csv would
+// otherwise be one chunk, parsed by one thread while the others wait), but not below 64 KiB, where
+// the per-chunk partials would cost more than the parallelism gains. The report does not depend
+// on it.
+inline std::size_t chunk_bytes_for(const analyze_options& o, std::uint64_t data_bytes,
+                                   std::size_t workers) {
+  if (o.chunk_bytes != 0) return o.chunk_bytes;
   const std::uint64_t few_per_worker = data_bytes / (4 * std::max<std::size_t>(1, workers));
   return static_cast<std::size_t>(
       std::clamp<std::uint64_t>(few_per_worker, std::uint64_t{64} << 10, std::uint64_t{1} << 20));
@@ -150,8 +153,7 @@ void stream_records(weft::thread_pool& pool, const checked_file& f, Handler& han
                     const analyze_options& o, progress_bar& bar) {
   const std::uint64_t remaining =
       f.file->size() > f.header.data_offset ? f.file->size() - f.header.data_offset : 0;
-  const std::size_t chunk =
-      o.chunk_bytes != 0 ? o.chunk_bytes : automatic_chunk_bytes(remaining, pool.size());
+  const std::size_t chunk = chunk_bytes_for(o, remaining, pool.size());
   record_splitter<Handler> splitter(pool, handler, chunk, o.max_record_bytes,
                                     f.header.lfs_before_data);
   // No buffer larger than the file needs: a huge --chunk-bytes must not allocate for nothing.

@@ -207,8 +207,7 @@ inline share find_share(const world& w, weft::thread_pool& pool, const checked_f
 template <class Handler>
 void stream_share(weft::thread_pool& pool, const checked_file& f, const share& s, Handler& handler,
                   const analyze_options& o) {
-  const std::size_t chunk =
-      o.chunk_bytes != 0 ? o.chunk_bytes : automatic_chunk_bytes(s.end - s.begin, pool.size());
+  const std::size_t chunk = chunk_bytes_for(o, s.end - s.begin, pool.size());
   record_splitter<Handler> splitter(pool, handler, chunk, o.max_record_bytes, s.lfs_before);
   const std::size_t window = static_cast<std::size_t>(std::min<std::uint64_t>(
       window_bytes(chunk, pool.size()), std::max<std::uint64_t>(s.end - s.begin, 4096)));

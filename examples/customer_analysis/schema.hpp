@@ -132,6 +132,25 @@ inline std::uint64_t load_short_le(const char* p, std::size_t n) {
   return byte(0) | byte(n / 2) | byte(n - 1);
 }
 
+// Digits read a word at a time (byte k of the word at bits 8k..8k+7), by parse_uint and
+// parse_timestamp. `digits` has 0xFF in the bytes that must be digits.
+//
+// Every selected byte is an ASCII digit: its high nibble is 3, and still 3 after adding 6 (its low
+// nibble is at most 9). A carry out of a byte (0xFA and up) only happens where the byte is
+// already wrong.
+constexpr bool digit_bytes(std::uint64_t w, std::uint64_t digits) {
+  constexpr std::uint64_t high = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull,
+                          sixes = 0x0606060606060606ull;
+  return (w & high & digits) == (threes & digits) &&
+         ((w + sixes) & high & digits) == (threes & digits);
+}
+// Byte k of the result is 10 * digit k + digit k+1: the two-digit number that starts at byte k
+// (meaningful where both bytes are selected digits).
+constexpr std::uint64_t digit_pairs(std::uint64_t w, std::uint64_t digits) {
+  const std::uint64_t x = (w & digits) - (0x3030303030303030ull & digits);
+  return x * 10 + (x >> 8);
+}
+
 // An integer: one or more ASCII digits, leading zeros allowed, value at most `max`.
 inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out) {
   if (v.empty()) return false;
@@ -144,12 +163,10 @@ inline bool parse_uint(std::string_view v, std::uint64_t max, std::uint64_t& out
       // The digits moved to the top bytes, '0's below them: an 8-digit number with leading zeros.
       const std::uint64_t zeros = 0x3030303030303030ull >> 1 >> (8 * n - 1);
       const std::uint64_t w = (load_short_le(v.data(), n) << (8 * (8 - n))) | zeros;
-      // Every byte a digit: high nibble 3, and still 3 after adding 6 (low nibble at most 9).
-      constexpr std::uint64_t high = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull;
-      if ((w & high) != threes || ((w + 0x0606060606060606ull) & high) != threes) return false;
+      constexpr std::uint64_t all = ~std::uint64_t{0};
+      if (!digit_bytes(w, all)) return false;
       // Byte 0 is the most significant digit. Pairs, then fours, then all eight.
-      std::uint64_t d = w - threes;
-      d = (d * 10 + (d >> 8)) & 0x00FF00FF00FF00FFull;
+      std::uint64_t d = digit_pairs(w, all) & 0x00FF00FF00FF00FFull;
       d = (d * 100 + (d >> 16)) & 0x0000FFFF0000FFFFull;
       x = (d * 10000 + (d >> 32)) & 0xFFFFFFFFull;
       if (x > max) return false;
@@ -201,18 +218,8 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
     struct word_rule {
       std::uint64_t digits, fixed, expected;
     };
-    // A byte is a digit when its high nibble is 3 and adding 6 leaves it 3 (low nibble <= 9). A
-    // carry out of a byte (0xFA and up) only happens where the byte is already wrong.
     auto check = [](std::uint64_t w, word_rule r) {
-      constexpr std::uint64_t high = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull,
-                              sixes = 0x0606060606060606ull;
-      return (w & high & r.digits) == (threes & r.digits) &&
-             ((w + sixes) & high & r.digits) == (threes & r.digits) && (w & r.fixed) == r.expected;
-    };
-    // Byte k then holds 10 * digit k + digit k+1: the two-digit number that starts at byte k.
-    auto pairs = [](std::uint64_t w, std::uint64_t digits) {
-      const std::uint64_t x = (w & digits) - (0x3030303030303030ull & digits);
-      return x * 10 + (x >> 8);
+      return digit_bytes(w, r.digits) && (w & r.fixed) == r.expected;
     };
     std::uint64_t a, b;
     std::uint32_t c;
@@ -223,8 +230,8 @@ inline bool parse_timestamp(std::string_view v, std::int64_t& out) {
     constexpr word_rule time{0xFFFF00FFFF00FFFFull, 0x0000FF0000FF0000ull, 0x00003A0000540000ull};
     constexpr word_rule seconds{0x00FFFF00ull, 0xFF0000FFull, 0x5A00003Aull};
     if (!check(a, date) || !check(b, time) || !check(c, seconds)) return false;
-    const std::uint64_t pa = pairs(a, date.digits), pb = pairs(b, time.digits),
-                        pc = pairs(c, seconds.digits);
+    const std::uint64_t pa = digit_pairs(a, date.digits), pb = digit_pairs(b, time.digits),
+                        pc = digit_pairs(c, seconds.digits);
     auto byte = [](std::uint64_t w, int k) { return static_cast<unsigned>((w >> (8 * k)) & 0xFF); };
     y = byte(pa, 0) * 100 + byte(pa, 2);
     mo = byte(pa, 5);
