@@ -260,13 +260,16 @@ class task_group {
     }
   }
 
+  // What every task reads (core_, failed_) is kept off the line of state_, which every run() and
+  // every finished task writes: a task that reads failed_ from that line would first have to fetch
+  // it from whichever thread wrote the count last, then fetch it again for its own decrement.
   detail::scheduler* core_;
   std::atomic<const void*> slot_holder_{nullptr};
   detail::participant* held_slot_ = nullptr;
-  std::atomic<std::uint64_t> state_{0};
   std::atomic<bool> failed_{false};
   std::mutex error_mutex_;
   std::exception_ptr error_;
+  alignas(64) std::atomic<std::uint64_t> state_{0};
 };
 
 }  // namespace weft

@@ -372,6 +372,11 @@ class scheduler {
   // down and no task is left to find.
   found next_task(participant& me) {
     if (found work = pop_local(me); work.task != nullptr) return work;
+    // One look around before joining the searchers: a worker that finds work at once (the common
+    // case while tasks stream in) then writes searching_ not at all, instead of twice per task, and
+    // every push reads it. Not being counted meanwhile only makes a pusher wake a sleeper it might
+    // have left asleep: never a lost wake-up.
+    if (found work = find_task(me); work.task != nullptr) return work;
     searching_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       for (unsigned round = 0; round < spin_rounds; ++round) {
@@ -381,6 +386,7 @@ class scheduler {
       // Leave the searchers before announcing the park: a thread that publishes work and sees
       // no searcher then finds this one in the mask (see inject).
       searching_.fetch_sub(1, std::memory_order_seq_cst);
+      me.caches.trim();  // nothing to do: a good moment to give back what a burst left cached
       parking_.prepare(me.index, /*open_to_work=*/true);
       asymmetric_fence::heavy();  // see push_from_outside
       if (found work = find_task(me); work.task != nullptr) {
@@ -433,6 +439,7 @@ class caller_slot_guard {
     current_participant = &slot;
   }
   ~caller_slot_guard() {
+    slot_.caches.trim();  // still on the thread acting as the slot, its caches' owner
     current_participant = previous_;
     if (release_) pool_.release_caller_slot(slot_);
   }

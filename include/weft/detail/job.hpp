@@ -62,9 +62,15 @@ struct alignas(16) job_block {
 //
 // Only the thread acting as `owner` (a worker, or the thread holding a caller slot) touches the
 // local list. `returned` is pushed by any thread (CAS, release) and emptied only by the owner
-// (exchange, acquire): a stack that is only ever taken whole has no ABA problem. The owner keeps at
-// most `keep` blocks; beyond that they go back to operator delete, so that a burst of a million
-// tasks does not stay cached for the life of the pool.
+// (exchange, acquire): a stack that is only ever taken whole has no ABA problem.
+//
+// The cache counts the blocks it owns (made and not yet freed: free, in flight or returned), on the
+// owner's thread alone. When the owner has nothing to do (a worker about to park, a thread giving
+// its caller slot back), trim() frees free blocks until at most `keep` are owned, so that a burst
+// of a million tasks does not stay cached for the life of the pool. Not while it works: a block is
+// never freed on the way to being reused, and the returned stack is never walked to count it (a
+// chain of cache misses, each block last written by the thread that ran its job: that walk took
+// two thirds of the allocation's time with tasks from outside).
 class job_cache {
  public:
   static constexpr std::size_t keep = 4096;
@@ -78,22 +84,22 @@ class job_cache {
   }
 
   void set_owner(const participant* owner) noexcept { owner_ = owner; }
+  // Blocks made and not freed (free, in flight or returned). On the owner's thread only.
+  std::size_t owned() const noexcept { return owned_; }
 
   // On the owner's thread only. `block_bytes` is this cache's size (job_caches::sizes).
   job_block* allocate(std::size_t block_bytes) {
-    if (local_ == nullptr) {
-      local_ = returned_.exchange(nullptr, std::memory_order_acquire);
-      local_count_ = 0;
-      for (job_block* b = local_; b != nullptr; b = b->next) ++local_count_;
-      trim();
-    }
+    if (local_ == nullptr) local_ = returned_.exchange(nullptr, std::memory_order_acquire);
     if (job_block* b = local_) {
       local_ = b->next;
-      --local_count_;
+      // The next block's line is likely in the cache of the thread that ran its job: start moving
+      // it here now, for the next allocation, which will write the job into it.
+      if (local_ != nullptr) __builtin_prefetch(local_, 1);
       return b;
     }
     job_block* b = job_block::make(block_bytes);
     b->home = this;
+    ++owned_;
     return b;
   }
 
@@ -105,7 +111,6 @@ class job_cache {
     } else if (home->owner_ == current_participant) {
       b->next = home->local_;
       home->local_ = b;
-      if (++home->local_count_ > keep) home->trim();
     } else {
       job_block* head = home->returned_.load(std::memory_order_relaxed);
       do {
@@ -115,15 +120,25 @@ class job_cache {
     }
   }
 
- private:
+  // On the owner's thread only, when it is idle: frees free blocks while more than `keep` are
+  // owned. Cheap when there is nothing to give back.
   void trim() noexcept {
-    while (local_count_ > keep) {
+    if (owned_ <= keep) return;
+    if (job_block* back = returned_.exchange(nullptr, std::memory_order_acquire)) {
+      job_block* last = back;
+      while (last->next != nullptr) last = last->next;
+      last->next = local_;
+      local_ = back;
+    }
+    while (local_ != nullptr && owned_ > keep) {
       job_block* b = local_;
       local_ = b->next;
-      --local_count_;
+      --owned_;
       job_block::free(b);
     }
   }
+
+ private:
   static void free_list(job_block* b) noexcept {
     while (b != nullptr) {
       job_block* next = b->next;
@@ -132,9 +147,12 @@ class job_cache {
     }
   }
 
+  // Three lines: owner_ is read by every thread that frees a block, and would miss on every free
+  // if it shared a line with local_ and owned_, which the owner writes on every allocation; the
+  // returned stack is written by those other threads.
   const participant* owner_ = nullptr;
-  job_block* local_ = nullptr;
-  std::size_t local_count_ = 0;
+  alignas(64) job_block* local_ = nullptr;
+  std::size_t owned_ = 0;
   alignas(64) std::atomic<job_block*> returned_{nullptr};
 };
 
@@ -146,6 +164,9 @@ struct job_caches {
 
   void set_owner(const participant* owner) noexcept {
     for (job_cache& cache : by_size) cache.set_owner(owner);
+  }
+  void trim() noexcept {  // see job_cache::trim
+    for (job_cache& cache : by_size) cache.trim();
   }
   // The cache for a job of `bytes` (a compile-time size), or std::size(sizes) if none fits.
   static constexpr std::size_t size_index(std::size_t bytes) noexcept {

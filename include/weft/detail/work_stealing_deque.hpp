@@ -36,10 +36,8 @@ class work_stealing_deque {
   work_stealing_deque(const work_stealing_deque&) = delete;
   work_stealing_deque& operator=(const work_stealing_deque&) = delete;
 
-  // Owner only. `publish` is the order of the store that makes the task visible: release is all
-  // the deque needs; seq_cst lets a caller order the push before a later seq_cst load of its own
-  // (see scheduler::push_from_outside).
-  void push(Task* task, const void* tag, std::memory_order publish = std::memory_order_release) {
+  // Owner only.
+  void push(Task* task, const void* tag) {
     const std::int64_t bottom = bottom_.load(std::memory_order_relaxed);
     ring* buffer = ring_.load(std::memory_order_relaxed);
     // Is there room? top_ only grows, so an older value of it is a lower bound: when even that
@@ -54,8 +52,9 @@ class work_stealing_deque {
     }
     buffer->at(bottom).store(task, tag);
     // Release: a thief that reads the new bottom (acquire) also sees the slot and everything the
-    // owner wrote into the task before pushing it.
-    bottom_.store(bottom + 1, publish);
+    // owner wrote into the task before pushing it. (A constant: an order passed in at run time
+    // is compiled as seq_cst, an xchg, wherever the call is not inlined.)
+    bottom_.store(bottom + 1, std::memory_order_release);
   }
 
   // Owner only. Pops the newest task, but only if `may_run(tag)` accepts its tag.
@@ -104,6 +103,10 @@ class work_stealing_deque {
     // The values read are only trusted if the CAS below succeeds: then top was still `top`, so
     // slot `top` was not reused in between.
     if (!may_run(tag)) return {};
+    // A prefetch is not a read: it never faults and sees no data, so it is harmless even if the
+    // task is gone by now. When the CAS wins, the task's line (in the cache of the thread that made
+    // it) is then already on its way, instead of being fetched only after the CAS's round trip.
+    __builtin_prefetch(task);
     if (!top_.compare_exchange_strong(top, top + 1, std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
       return {nullptr, nullptr, true};
