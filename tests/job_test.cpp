@@ -89,4 +89,17 @@ TEST_CASE(
   blocks.push_back(cache.allocate(block_bytes * 2));
   CHECK(cache.owned() == job_cache::keep + 1);
   for (job_block* block : blocks) job_cache::release(block);
+
+  // A burst that comes back only through other threads is given back from the returned stack.
+  blocks.clear();
+  for (std::size_t i = 0; i < burst; ++i) blocks.push_back(cache.allocate(block_bytes * 2));
+  std::thread returner([&] {
+    for (job_block* block : blocks) job_cache::release(block);
+  });
+  returner.join();
+  cache.trim();
+  CHECK(cache.owned() == job_cache::keep);
+  for (std::size_t i = 0; i < job_cache::keep; ++i) blocks[i] = cache.allocate(block_bytes * 2);
+  CHECK(cache.owned() == job_cache::keep);  // the blocks kept are those returned, reused
+  for (std::size_t i = 0; i < job_cache::keep; ++i) job_cache::release(blocks[i]);
 }

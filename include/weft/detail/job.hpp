@@ -121,24 +121,26 @@ class job_cache {
   }
 
   // On the owner's thread only, when it is idle: frees free blocks while more than `keep` are
-  // owned. Cheap when there is nothing to give back.
+  // owned. Cheap when there is nothing to give back. The local list goes first; the returned
+  // stack is taken only if that was not enough (the local list is empty then) and becomes the new
+  // local list, so no block is visited that is not freed.
   void trim() noexcept {
-    if (owned_ <= keep) return;
-    if (job_block* back = returned_.exchange(nullptr, std::memory_order_acquire)) {
-      job_block* last = back;
-      while (last->next != nullptr) last = last->next;
-      last->next = local_;
-      local_ = back;
-    }
-    while (local_ != nullptr && owned_ > keep) {
-      job_block* b = local_;
-      local_ = b->next;
-      --owned_;
-      job_block::free(b);
+    free_surplus(local_);
+    if (owned_ > keep) {
+      local_ = returned_.exchange(nullptr, std::memory_order_acquire);
+      free_surplus(local_);
     }
   }
 
  private:
+  void free_surplus(job_block*& list) noexcept {
+    while (list != nullptr && owned_ > keep) {
+      job_block* b = list;
+      list = b->next;
+      --owned_;
+      job_block::free(b);
+    }
+  }
   static void free_list(job_block* b) noexcept {
     while (b != nullptr) {
       job_block* next = b->next;
