@@ -3,6 +3,7 @@
 #include <weft/weft.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -80,10 +81,13 @@ TEST_CASE("install runs f on a worker when the pool has a worker per CPU") {
     SUCCEED("the pool has fewer workers than this process's CPUs");
     return;
   }
-  // The caller takes f back when no worker starts it within 100 us (workers parked on a loaded
-  // machine may take longer to wake), so only one of the calls has to land on a worker.
+  // The caller takes f back when no worker starts it within 100 us, and a parked worker on a
+  // loaded machine (sanitizers, other tests beside this one) may take longer than that to get a
+  // CPU, call after call. So the calls go on for up to a few seconds rather than a fixed count,
+  // and only one of them has to land on a worker.
   bool landed_on_a_worker = false;
-  for (int round = 0; round < 50 && !landed_on_a_worker; ++round) {
+  const auto give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!landed_on_a_worker && std::chrono::steady_clock::now() < give_up_at) {
     const auto index = weft::install(pool, [&] { return pool.participant_index(); });
     REQUIRE(index.has_value());
     landed_on_a_worker = *index < pool.size();
