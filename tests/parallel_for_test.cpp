@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <ranges>
 #include <span>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -258,6 +260,28 @@ TEST_CASE("parallel_for without a pool runs on default_pool()", "[parallel_for]"
   std::vector<int> v(1000, 1);
   weft::parallel_for(v, [](int& x) { x = -x; });
   REQUIRE(std::count(v.begin(), v.end(), -1) == 1000);
+}
+
+// With two workers the budget cuts 256 chunks into four walks of 64, and the walk of chunks
+// [0, 64) stays with the thread that took the call. Its chunks are slow and all others instant,
+// so the other worker runs out of work at once: the walk must notice and give it half of what is
+// left (and again later), or the loop would take as long as if it were sequential.
+TEST_CASE("parallel_for splits a slow walk on demand for a worker that ran out of work",
+          "[parallel_for]") {
+  weft::thread_pool pool(2);
+  constexpr std::size_t chunks = 256, slow = 64;
+  std::vector<std::thread::id> runner(chunks);
+  weft::parallel_for(pool, weft::chunked(std::size_t{0}, chunks, 1),
+                     [&](weft::chunk<std::size_t> c) {
+                       runner[c.first()] = std::this_thread::get_id();
+                       if (c.first() < slow)
+                         std::this_thread::sleep_for(std::chrono::microseconds(500));
+                     });
+  std::vector<std::thread::id> slow_runners(runner.begin(), runner.begin() + slow);
+  std::sort(slow_runners.begin(), slow_runners.end());
+  const auto distinct =
+      std::unique(slow_runners.begin(), slow_runners.end()) - slow_runners.begin();
+  REQUIRE(distinct >= 2);  // three on a machine with more CPUs: the caller joins in
 }
 
 TEST_CASE("parallel_for on a one-worker pool still visits everything", "[parallel_for]") {

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <ranges>
 #include <span>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -316,6 +318,34 @@ TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on 
       REQUIRE(got == tree(0, count));
     }
   }
+}
+
+// As in the test above, but the first quarter of the chunks is slow, so the walk over it is
+// split on demand for the other worker while it runs (parallel_for's test shows that it is):
+// the brackets stay those of the tree.
+TEST_CASE("parallel_reduce keeps the tree's brackets when a slow walk is split on demand",
+          "[parallel_reduce]") {
+  const auto bracket = [](std::string a, const std::string& b) { return "(" + a + " " + b + ")"; };
+  std::function<std::string(std::size_t, std::size_t)> tree = [&](std::size_t lo, std::size_t hi) {
+    if (hi - lo == 1) return std::to_string(lo);
+    const std::size_t mid = lo + (hi - lo) / 2;
+    return bracket(tree(lo, mid), tree(mid, hi));
+  };
+  weft::thread_pool pool(2);
+  constexpr std::size_t chunks = 256, slow = 64;
+  std::vector<std::thread::id> runner(chunks);
+  const std::string got = weft::parallel_reduce(
+      pool, weft::chunked(std::size_t{0}, chunks, 1), std::string("identity"),
+      [&](weft::chunk<std::size_t> c) {
+        runner[c.first()] = std::this_thread::get_id();
+        if (c.first() < slow) std::this_thread::sleep_for(std::chrono::microseconds(500));
+        return std::to_string(c.first());
+      },
+      bracket);
+  REQUIRE(got == tree(0, chunks));
+  std::vector<std::thread::id> slow_runners(runner.begin(), runner.begin() + slow);
+  std::sort(slow_runners.begin(), slow_runners.end());
+  REQUIRE(std::unique(slow_runners.begin(), slow_runners.end()) - slow_runners.begin() >= 2);
 }
 
 TEST_CASE("parallel_reduce without a pool runs on default_pool()", "[parallel_reduce]") {

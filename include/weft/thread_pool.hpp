@@ -176,6 +176,13 @@ class scheduler {
     return me != nullptr && me->owner == this ? me : nullptr;
   }
 
+  // A hint for splitting on demand (see detail/split.hpp): is a worker looking for work, or
+  // parked open to it? Relaxed loads of lines that change only when a worker starts or stops
+  // searching, so asking costs little while everybody is busy.
+  bool wants_work() const noexcept {
+    return searching_.load(std::memory_order_relaxed) != 0 || parking_.anyone_parked();
+  }
+
   parking_lot& parking() noexcept { return parking_; }
   outside_waiters& outside() noexcept { return outside_; }
 

@@ -12,8 +12,10 @@
 // splitter): a node is split into a join of its two halves only while the split budget lasts,
 // and the budget is refilled when a half is stolen, so work spreads when there are idle thieves
 // and stays sequential when there are none. A node that is not split is run on one thread by
-// walking the same tree depth first. So the result is the same, bit for bit, whoever runs what
-// and whenever: determinism costs no extra task.
+// walking the same tree depth first; every demand_check_every chunks the walker looks whether
+// another participant is idle while its own deque is empty, and if so splits what is left of the
+// walk (splitting on demand, as oneTBB's partitioner does). So the result is the same, bit for
+// bit, whoever runs what and whenever: determinism costs no extra task.
 #pragma once
 
 #include <algorithm>
@@ -132,15 +134,41 @@ bool run_leaf(Operation& op, run_state& state, std::size_t k,
   }
 }
 
-// Node [lo, hi) on this thread, in the tree's bracketing. Empty optional: stopped or failed.
+// Splitting on demand. The budget alone decides at the start how far a call is cut up: with two
+// workers into four walks of a quarter each. A walk that is not split cannot be shared, so when
+// one thread is slowed (preempted by another process, or given the costly chunks) the others
+// finish and wait for it. So a walk looks every demand_check_every chunks whether somebody is
+// idle (searching for work, or parked open to it) while its own deque is empty, and if so hands
+// what is left of it to run_node with a budget of one split: half is pushed for the idle one to
+// steal. Walks of no more chunks than that never look, so small loops (64 chunks, four walks of
+// 16) pay nothing for it. docs/design.md says what it gains.
+inline constexpr std::size_t demand_check_every = 16;
+
+inline bool others_want_work(participant* me) noexcept {
+  return me != nullptr && me->deque.looks_empty() && me->owner->wants_work();
+}
+
 template <class Operation>
-std::optional<typename Operation::value_type> run_in_order(Operation& op, run_state& state,
-                                                           std::size_t lo, std::size_t hi) {
+std::optional<typename Operation::value_type> run_node(participant& me, Operation& op,
+                                                       run_state& state, std::size_t lo,
+                                                       std::size_t hi, splitter budget);
+
+// Node [lo, hi) on this thread, in the tree's bracketing. Empty optional: stopped or failed.
+// `me` is null when the call runs outside the pool (a single chunk): then there is nobody to
+// split for.
+template <class Operation>
+std::optional<typename Operation::value_type> run_in_order(participant* me, Operation& op,
+                                                           run_state& state, std::size_t lo,
+                                                           std::size_t hi) {
   using value_type = typename Operation::value_type;
   std::optional<value_type> result;
   if constexpr (std::is_same_v<value_type, nothing>) {  // nothing to combine: a plain loop
-    for (std::size_t k = lo; k < hi; ++k)
-      if (!run_leaf(op, state, k, result)) return std::nullopt;
+    for (std::size_t k = lo; k < hi;) {
+      const std::size_t stretch_end = std::min(hi, k + demand_check_every);
+      for (; k < stretch_end; ++k)
+        if (!run_leaf(op, state, k, result)) return std::nullopt;
+      if (hi - k >= 2 && others_want_work(me)) return run_node(*me, op, state, k, hi, splitter{1});
+    }
     return result;
   } else {
     if (hi - lo == 1) {
@@ -148,9 +176,13 @@ std::optional<typename Operation::value_type> run_in_order(Operation& op, run_st
       return result;
     }
     const std::size_t mid = lo + (hi - lo) / 2;
-    std::optional<value_type> left = run_in_order(op, state, lo, mid);
+    std::optional<value_type> left = run_in_order(me, op, state, lo, mid);
     if (!left) return std::nullopt;
-    std::optional<value_type> right = run_in_order(op, state, mid, hi);
+    // The right half is a node of the same tree either way: splitting it changes who combines,
+    // never what.
+    std::optional<value_type> right = hi - mid >= demand_check_every && others_want_work(me)
+                                          ? run_node(*me, op, state, mid, hi, splitter{1})
+                                          : run_in_order(me, op, state, mid, hi);
     if (!right) return std::nullopt;
     try {
       result.emplace(op.combine(std::move(*left), std::move(*right)));
@@ -166,7 +198,7 @@ std::optional<typename Operation::value_type> run_node(participant& me, Operatio
                                                        run_state& state, std::size_t lo,
                                                        std::size_t hi, splitter budget) {
   using value_type = typename Operation::value_type;
-  if (hi - lo == 1 || !budget.try_split()) return run_in_order(op, state, lo, hi);
+  if (hi - lo == 1 || !budget.try_split()) return run_in_order(&me, op, state, lo, hi);
 
   const std::size_t mid = lo + (hi - lo) / 2;
   auto left = [&] { return run_node(me, op, state, lo, mid, budget); };
@@ -197,7 +229,7 @@ std::optional<typename Operation::value_type> run_chunks(thread_pool& pool, Oper
                                                          std::size_t count, run_state& state) {
   std::optional<typename Operation::value_type> result;
   if (count == 1) {  // nothing to share: no pool round trip at all
-    result = run_in_order(op, state, 0, 1);
+    result = run_in_order(static_cast<participant*>(nullptr), op, state, 0, 1);
   } else {
     result = run_as_participant(pool, [&](participant& me) {
       return run_node(me, op, state, 0, count, splitter{me.owner->workers()});
