@@ -293,18 +293,25 @@ TEST_CASE("parallel_reduce is bitwise deterministic across pool sizes for floati
   REQUIRE(bits(left_fold) != bits(reversed));
 }
 
+// Two partials written down as a bracket, and the brackets the documented tree gives chunks
+// [lo, hi) of an operation whose leaf is the chunk's number.
+namespace {
+std::string bracket(std::string left, const std::string& right) {
+  return "(" + left + " " + right + ")";
+}
+std::string even_split_tree(std::size_t lo, std::size_t hi) {
+  if (hi - lo == 1) return std::to_string(lo);
+  const std::size_t mid = lo + (hi - lo) / 2;
+  return bracket(even_split_tree(lo, mid), even_split_tree(mid, hi));
+}
+}  // namespace
+
 // The bracketing itself is a function of the chunk count alone: node [lo, hi) combines
 // [lo, mid) and [mid, hi) with mid = lo + (hi - lo) / 2 (docs/design.md). An operation that writes
 // its brackets down shows it, on every pool size, for every count up to 70 and a few larger ones
 // (weft never brings the identity into a reduction of one chunk or more).
 TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on every pool size",
           "[parallel_reduce]") {
-  const auto bracket = [](std::string a, const std::string& b) { return "(" + a + " " + b + ")"; };
-  std::function<std::string(std::size_t, std::size_t)> tree = [&](std::size_t lo, std::size_t hi) {
-    if (hi - lo == 1) return std::to_string(lo);
-    const std::size_t mid = lo + (hi - lo) / 2;
-    return bracket(tree(lo, mid), tree(mid, hi));
-  };
   std::vector<std::size_t> counts(70);
   std::iota(counts.begin(), counts.end(), std::size_t{1});
   counts.insert(counts.end(), {255, 256, 257, 1000, 2893});
@@ -315,7 +322,7 @@ TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on 
       const std::string got = weft::parallel_reduce(
           pool, weft::chunked(std::size_t{0}, count, 1), std::string("identity"),
           [](weft::chunk<std::size_t> c) { return std::to_string(c.first()); }, bracket);
-      REQUIRE(got == tree(0, count));
+      REQUIRE(got == even_split_tree(0, count));
     }
   }
 }
@@ -325,12 +332,6 @@ TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on 
 // the brackets stay those of the tree.
 TEST_CASE("parallel_reduce keeps the tree's brackets when a slow walk is split on demand",
           "[parallel_reduce]") {
-  const auto bracket = [](std::string a, const std::string& b) { return "(" + a + " " + b + ")"; };
-  std::function<std::string(std::size_t, std::size_t)> tree = [&](std::size_t lo, std::size_t hi) {
-    if (hi - lo == 1) return std::to_string(lo);
-    const std::size_t mid = lo + (hi - lo) / 2;
-    return bracket(tree(lo, mid), tree(mid, hi));
-  };
   weft::thread_pool pool(2);
   constexpr std::size_t chunks = 256, slow = 64;
   std::vector<std::thread::id> runner(chunks);
@@ -342,7 +343,7 @@ TEST_CASE("parallel_reduce keeps the tree's brackets when a slow walk is split o
         return std::to_string(c.first());
       },
       bracket);
-  REQUIRE(got == tree(0, chunks));
+  REQUIRE(got == even_split_tree(0, chunks));
   std::vector<std::thread::id> slow_runners(runner.begin(), runner.begin() + slow);
   std::sort(slow_runners.begin(), slow_runners.end());
   REQUIRE(std::unique(slow_runners.begin(), slow_runners.end()) - slow_runners.begin() >= 2);
