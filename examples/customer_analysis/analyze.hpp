@@ -39,7 +39,7 @@ struct analyze_options {
   std::size_t max_record_bytes = std::size_t{1} << 20;
   bool progress = false;   // draw a progress bar on stderr
   bool read_ahead = true;  // read the next windows on an I/O thread while parsing
-  bool map = true;         // map large windows of regular files rather than read them
+  bool map = false;        // map large windows of regular files rather than read them
 };
 
 // The chunk size for `data_bytes` of records: --chunk-bytes when given; else 1 MiB, or less for a

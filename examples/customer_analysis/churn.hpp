@@ -128,8 +128,9 @@ inline churn_result run_churn(weft::thread_pool& pool,
             [](const auto& a, const auto& b) { return a.first < b.first; });
   const std::size_t n = people.size();
 
-  std::vector<feature_row> x(n);
-  std::vector<double> y(n);
+  // Filled in parallel, each page first touched by the thread that fills it.
+  fill_later_vector<feature_row> x(n);
+  fill_later_vector<double> y(n);
   weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, grain),
                      [&](weft::chunk<std::size_t> c) {
                        for (std::size_t i : c) {
@@ -194,7 +195,7 @@ inline churn_result run_churn(weft::thread_pool& pool,
     }
   }
 
-  std::vector<double> p(n);
+  fill_later_vector<double> p(n);
   weft::parallel_for(pool, weft::chunked(std::size_t{0}, n, grain),
                      [&](weft::chunk<std::size_t> c) {
                        for (std::size_t i : c) p[i] = churn_probability(m, x[i]);

@@ -31,6 +31,7 @@ namespace {
 
 namespace ca = customer_analysis;
 using ca::parse_number;
+using ca::read_measuring_aids;
 using ca::usage_error;
 using ca::write_file_atomically;
 
@@ -113,12 +114,7 @@ int run(int argc, char** argv) {
     if (max_opt->count())
       o.max_record_bytes = parse_number(a_max, "--max-record-bytes", 1, SIZE_MAX / 4);
     o.progress = !quiet && ::isatty(STDERR_FILENO);
-    // Measuring aids: CUSTOMER_ANALYSIS_READ_AHEAD=0 reads synchronously, CUSTOMER_ANALYSIS_MAP=0
-    // reads every window with pread instead of mapping the large ones.
-    if (const char* ra = std::getenv("CUSTOMER_ANALYSIS_READ_AHEAD"); ra && std::string(ra) == "0")
-      o.read_ahead = false;
-    if (const char* map = std::getenv("CUSTOMER_ANALYSIS_MAP"); map && std::string(map) == "0")
-      o.map = false;
+    read_measuring_aids(o);
 
     weft::thread_pool pool{threads};
     // weft::install runs the analysis as part of the pool. It is a driver: a few hundred
@@ -149,6 +145,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ca::reuse_freed_memory();
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

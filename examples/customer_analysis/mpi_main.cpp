@@ -79,10 +79,7 @@ int run(const ca::mpi::world& w, int argc, char** argv) {
     if (max_opt->count())
       o.max_record_bytes = ca::parse_number(max_record, "--max-record-bytes", 1, SIZE_MAX / 4);
     o.progress = false;
-    if (const char* ra = std::getenv("CUSTOMER_ANALYSIS_READ_AHEAD"); ra && std::string(ra) == "0")
-      o.read_ahead = false;
-    if (const char* map = std::getenv("CUSTOMER_ANALYSIS_MAP"); map && std::string(map) == "0")
-      o.map = false;
+    ca::read_measuring_aids(o);
     // Testing aid: CUSTOMER_ANALYSIS_MPI_FAIL_RANK=r makes rank r fail to read interactions.csv, as
     // if the file were unreadable on its node only.
     int fail_rank = -1;
@@ -116,6 +113,7 @@ int run(const ca::mpi::world& w, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ca::reuse_freed_memory();
   int provided = 0;
   // Only the main thread calls MPI; weft's workers never do.
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);

@@ -28,14 +28,14 @@ endforeach()
 
 set(first "")
 foreach(threads 1 2 4)
-  # "default" maps the windows (they are large enough), "read" reads the same windows with pread,
-  # the small chunks make small windows, which are read.
-  foreach(chunk 1 7 64 4096 default read)
+  # "default" reads the windows into buffers, "map" maps the same windows (they are large
+  # enough), the small chunks make small windows, which are always read.
+  foreach(chunk 1 7 64 4096 default map)
     set(report "${WORK}/report-${threads}-${chunk}.json")
     set(chunk_args "")
     set(environment "")
-    if(chunk STREQUAL "read")
-      set(environment CUSTOMER_ANALYSIS_MAP=0)
+    if(chunk STREQUAL "map")
+      set(environment CUSTOMER_ANALYSIS_MAP=1)
     elseif(NOT chunk STREQUAL "default")
       set(chunk_args --chunk-bytes ${chunk})
     endif()
