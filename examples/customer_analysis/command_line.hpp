@@ -1,7 +1,7 @@
 // command_line.hpp - what both command lines (customer_analysis and customer_analysis_mpi) share:
 // the check of numeric options (a plain positive decimal integer: CLI11 alone would accept "+4"),
-// the measuring aids read from the environment, the allocator's settings, and writing the report
-// through a temporary file and rename().
+// the measuring aids read from the environment, and writing the report through a temporary file
+// and rename().
 #pragma once
 
 #include <cerrno>
@@ -17,9 +17,6 @@
 #include "schema.hpp"
 #include <fcntl.h>
 #include <unistd.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 namespace customer_analysis {
 
@@ -49,20 +46,6 @@ inline void read_measuring_aids(analyze_options& o) {
   };
   if (is("CUSTOMER_ANALYSIS_READ_AHEAD", "0")) o.read_ahead = false;
   if (is("CUSTOMER_ANALYSIS_MAP", "1")) o.map = true;
-}
-
-// glibc gives each allocation of 128 KiB or more a mapping of its own and unmaps it when it is
-// freed (raising that threshold only once a large block has been freed). The analysis makes and
-// frees many such blocks in turn: per-customer tables that double, vectors of customer rows and
-// events, the churn model's arrays. Each new mapping is faulted in and zeroed by the kernel a page
-// at a time, which a virtual machine makes dear. Kept in the heap, freed blocks are reused
-// instead: on a 116 MB file the customers file took 10 ms instead of 19. Peak memory is what the
-// program holds at once, as before; the heap keeps up to 128 MiB of freed memory at its top.
-inline void reuse_freed_memory() {
-#if defined(__GLIBC__)
-  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
-#endif
 }
 
 // Writes `text` to `path` atomically: a temporary file in the same directory, then rename(), so

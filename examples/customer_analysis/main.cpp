@@ -24,6 +24,7 @@
 #include "analyze.hpp"
 #include "command_line.hpp"
 #include "generate.hpp"
+#include "heap.hpp"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -145,7 +146,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ca::reuse_freed_memory();
+  ca::prepare_heap();
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 
 #include "command_line.hpp"
+#include "heap.hpp"
 #include "mpi_analyze.hpp"
 #include "report.hpp"
 #include <mpi.h>
@@ -113,7 +114,7 @@ int run(const ca::mpi::world& w, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ca::reuse_freed_memory();
+  ca::prepare_heap();
   int provided = 0;
   // Only the main thread calls MPI; weft's workers never do.
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
