@@ -15,8 +15,8 @@
 // on a 116 MB file the first pass over the data took 50 ms instead of 4. A read window goes into
 // one of a few reused buffers asked for as transparent huge pages (window_buffer): one such event
 // per 2 MiB, once, and pread's copy on the I/O thread (about 12 ms for 116 MB) overlaps the
-// parsing. Measured on that machine, the whole analysis of the 116 MB file went from 0.25 s to
-// 0.22 s. Mapping large windows is kept as an option (analyze_options::map): on a machine without
+// parsing. Measured on that machine, the parse of the 116 MB file took about 155 ms instead of
+// 175 ms. Mapping large windows is kept as an option (analyze_options::map): on a machine without
 // shadowed page tables it saves the copy and a third thread's CPU time. Small windows and files
 // that cannot be mapped (pipes, some file systems) are always read.
 //
@@ -109,16 +109,24 @@ class input_file {
 // The memory a read window is read into: anonymous pages of its own mapping, asked for as
 // transparent huge pages (2 MiB) where the kernel offers them. Each 4 KiB page a window touches
 // for the first time costs a fault, and on a virtual machine whose page tables the hypervisor
-// shadows, a first touch costs about a microsecond more even without one: with 4 KiB pages the
-// parse of a 116 MB file spent more time on that than on counting its quotes. A huge page is one
-// such event per 2 MiB. Where huge pages are off or unavailable, the advice is ignored and the
-// buffer is ordinary memory. Not zeroed by us: pread fills what is used.
+// shadows, a first touch costs about 1.5 us more even without one: with 4 KiB pages the parse of
+// a 116 MB file spent more time on that than on counting its quotes. A huge page is one such
+// event per 2 MiB. Where huge pages are off or unavailable, the advice is ignored and the buffer
+// is ordinary memory. A small buffer (tiny --chunk-bytes) is not worth a huge page: it gets just
+// its size in ordinary pages. Not zeroed by us: pread fills what is used.
 class window_buffer {
  public:
   window_buffer() = default;
   explicit window_buffer(std::size_t size) {
     constexpr std::size_t huge_page = std::size_t{2} << 20;
     if (size == 0) return;
+    if (size < huge_page / 2) {
+      void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) throw std::bad_alloc();
+      data_ = static_cast<char*>(m);
+      length_ = size;
+      return;
+    }
     // Large enough to hold a huge-page-aligned run of `size` bytes; the rest is given back.
     const std::size_t length = (size + huge_page - 1) / huge_page * huge_page;
     void* m = ::mmap(nullptr, length + huge_page, PROT_READ | PROT_WRITE,
