@@ -2,15 +2,20 @@
 //
 // Scheduling costs: unbalanced loops, fork-join recursion (fib), a million tiny tasks from
 // outside the pool, the latency of a small parallel loop, and the CPU an idle pool burns.
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
+#include <future>
+#include <latch>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "common.hpp"
-#include <sys/resource.h>
+#include <pthread.h>
 
 #if defined(WEFT_BENCH_HAVE_TBB)
 #include <oneapi/tbb/blocked_range.h>
@@ -323,50 +328,137 @@ void small_loop_omp(benchmark::State& state) {
 #endif
 
 // -------------------------------------------------------------------------------------------
-// idle: the CPU a pool burns while it sits idle for a second after some work
+// idle: the CPU a pool's threads burn while it sits idle for a second after some work
 // -------------------------------------------------------------------------------------------
+double seconds_of(const timespec& t) {
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec);
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return seconds_of(t);
+}
+
+// The CPU clocks of the threads that ran a library's work in this round of the idle benchmark,
+// the benchmark's own (main) thread left out: what a pool burns is what its threads burn. The
+// whole process's CPU would also count the other runtimes' threads (oneTBB's and OpenMP's stay
+// alive after their benchmarks) and anything else that wakes in the process, and once put a
+// floor of 2.6 ms/s under every library, the one with no threads included.
+class library_threads {
+ public:
+  static library_threads& instance() {
+    static library_threads value;
+    return value;
+  }
+  void start_round() {
+    std::lock_guard lock(mutex_);
+    clocks_.clear();
+    main_ = pthread_self();
+    round_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Called by the work on every element: cheap after the first call on each thread per round.
+  void note_this_thread() {
+    thread_local int noted_round = -1;
+    const int round = round_.load(std::memory_order_relaxed);
+    if (noted_round == round) return;
+    noted_round = round;
+    std::lock_guard lock(mutex_);
+    if (pthread_equal(pthread_self(), main_)) return;
+    clockid_t clock{};
+    if (pthread_getcpuclockid(pthread_self(), &clock) == 0) clocks_.push_back(clock);
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex_);
+    return clocks_.size();
+  }
+  double cpu_seconds() {
+    std::lock_guard lock(mutex_);
+    double total = 0.0;
+    for (clockid_t clock : clocks_) {
+      timespec t{};
+      if (clock_gettime(clock, &t) == 0) total += seconds_of(t);
+    }
+    return total;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<clockid_t> clocks_;
+  pthread_t main_{};
+  std::atomic<int> round_{0};
+};
+
+void note_thread() {
+  library_threads::instance().note_this_thread();
 }
 
 // Some work first (a few loops over 2^20 elements), then a second of sleep on the main thread;
-// what the process spent meanwhile is the pool's idle cost. The second starts 10 ms after the
-// work: Linux adds a running thread's CPU time to the process's total only at its next tick or
-// context switch, so up to a tick of each thread's work would otherwise be counted as idle.
-// (weft's workers spin about 50 us before they park, well inside those 10 ms.)
-template <class Work>
-void run_idle(benchmark::State& state, Work work) {
+// what the threads that ran the work spent meanwhile is the pool's idle cost (counter
+// cpu_ms_per_s; process_cpu_ms_per_s is the whole process, for reference). The second starts 10 ms
+// after the work, so that a thread's last chunk has surely ended. (weft's workers spin about
+// 50-100 us before they park, well inside those 10 ms.) `after_work` runs between the two: weft
+// uses it to count every worker, including one that happened to run no chunk.
+template <class Work, class AfterWork>
+void run_idle(benchmark::State& state, Work work, AfterWork after_work) {
   std::vector<double> data(scaled(size_t{1} << 20), 1.0);
   const auto idle = std::chrono::milliseconds(smoke() ? 20 : 1000);
   std::this_thread::sleep_for(std::chrono::milliseconds(smoke() ? 1 : 300));  // others go quiet
-  double cpu_ms_per_s = 0.0;
+  auto& threads = library_threads::instance();
+  double cpu_ms_per_s = 0.0, process_cpu_ms_per_s = 0.0, counted = 0.0;
   for (auto _ : state) {
+    threads.start_round();
     for (int round = 0; round < 8; ++round) work(data);
+    after_work();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const double cpu_before = process_cpu_seconds();
+    const double cpu_before = threads.cpu_seconds();
+    const double process_before = process_cpu_seconds();
     const auto wall_before = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(idle);
-    const double cpu = process_cpu_seconds() - cpu_before;
+    const double cpu = threads.cpu_seconds() - cpu_before;
+    const double process = process_cpu_seconds() - process_before;
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
     cpu_ms_per_s += 1000.0 * cpu / wall;
+    process_cpu_ms_per_s += 1000.0 * process / wall;
+    counted += static_cast<double>(threads.count());
   }
-  state.counters["cpu_ms_per_s"] = cpu_ms_per_s / static_cast<double>(state.iterations());
+  const auto iterations = static_cast<double>(state.iterations());
+  state.counters["cpu_ms_per_s"] = cpu_ms_per_s / iterations;
+  state.counters["process_cpu_ms_per_s"] = process_cpu_ms_per_s / iterations;
+  state.counters["threads"] = counted / iterations;
+}
+template <class Work>
+void run_idle(benchmark::State& state, Work work) {
+  run_idle(state, work, [] {});
 }
 void idle_seq(benchmark::State& state) {
   run_idle(state, [](std::vector<double>& data) {
     for (double& x : data) x = std::sqrt(x + 1.0);
   });
 }
+// Every worker notes itself: one task per worker, each held until all have started, so no
+// worker can run two of them.
+void note_every_weft_worker() {
+  const std::size_t workers = pool().size();
+  std::latch all_started(static_cast<std::ptrdiff_t>(workers));
+  std::vector<std::future<void>> tasks;
+  for (std::size_t i = 0; i < workers; ++i)
+    tasks.push_back(pool().submit([&all_started] {
+      note_thread();
+      all_started.arrive_and_wait();
+    }));
+  for (auto& task : tasks) task.get();
+}
 void idle_weft(benchmark::State& state) {
-  run_idle(state, [](std::vector<double>& data) {
-    weft::parallel_for(pool(), data, [](double& x) { x = std::sqrt(x + 1.0); });
-  });
+  run_idle(
+      state,
+      [](std::vector<double>& data) {
+        weft::parallel_for(pool(), data, [](double& x) {
+          note_thread();
+          x = std::sqrt(x + 1.0);
+        });
+      },
+      note_every_weft_worker);
 }
 #if defined(WEFT_BENCH_HAVE_TBB)
 void idle_tbb(benchmark::State& state) {
@@ -374,6 +466,7 @@ void idle_tbb(benchmark::State& state) {
     in_arena([&] {
       tbb::parallel_for(tbb::blocked_range<size_t>(0, data.size()),
                         [&](const tbb::blocked_range<size_t>& r) {
+                          note_thread();
                           for (size_t i = r.begin(); i != r.end(); ++i)
                             data[i] = std::sqrt(data[i] + 1.0);
                         });
@@ -385,9 +478,13 @@ void idle_tbb(benchmark::State& state) {
 void idle_omp(benchmark::State& state) {
   run_idle(state, [](std::vector<double>& data) {
     const long n = static_cast<long>(data.size());
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; ++i)
-      data[static_cast<size_t>(i)] = std::sqrt(data[static_cast<size_t>(i)] + 1.0);
+#pragma omp parallel
+    {
+      note_thread();
+#pragma omp for schedule(static)
+      for (long i = 0; i < n; ++i)
+        data[static_cast<size_t>(i)] = std::sqrt(data[static_cast<size_t>(i)] + 1.0);
+    }
   });
 }
 #endif

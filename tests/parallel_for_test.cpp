@@ -262,14 +262,10 @@ TEST_CASE("parallel_for without a pool runs on default_pool()", "[parallel_for]"
   REQUIRE(std::count(v.begin(), v.end(), -1) == 1000);
 }
 
-// With two workers the budget cuts 256 chunks into four walks of 64, and the walk of chunks
-// [0, 64) stays with the thread that took the call. Its chunks are slow and all others instant,
-// so the other worker runs out of work at once: the walk must notice and give it half of what is
-// left (and again later), or the loop would take as long as if it were sequential.
-TEST_CASE("parallel_for splits a slow walk on demand for a worker that ran out of work",
-          "[parallel_for]") {
+namespace {
+// The runners of chunks [0, slow) when those are slow and every other chunk is instant.
+std::size_t distinct_runners_of_slow_chunks(std::size_t chunks, std::size_t slow) {
   weft::thread_pool pool(2);
-  constexpr std::size_t chunks = 256, slow = 64;
   std::vector<std::thread::id> runner(chunks);
   weft::parallel_for(pool, weft::chunked(std::size_t{0}, chunks, 1),
                      [&](weft::chunk<std::size_t> c) {
@@ -279,9 +275,23 @@ TEST_CASE("parallel_for splits a slow walk on demand for a worker that ran out o
                      });
   std::vector<std::thread::id> slow_runners(runner.begin(), runner.begin() + slow);
   std::sort(slow_runners.begin(), slow_runners.end());
-  const auto distinct =
-      std::unique(slow_runners.begin(), slow_runners.end()) - slow_runners.begin();
-  REQUIRE(distinct >= 2);  // three on a machine with more CPUs: the caller joins in
+  return static_cast<std::size_t>(std::unique(slow_runners.begin(), slow_runners.end()) -
+                                  slow_runners.begin());
+}
+}  // namespace
+
+// With two workers the budget cuts 256 chunks into four walks of 64, and the walk of chunks
+// [0, 64) stays with the thread that took the call. Its chunks are slow and all others instant,
+// so the other worker runs out of work at once: the walk must have left it half of what is left
+// (and again later), or the loop would take as long as if it were sequential.
+TEST_CASE("parallel_for shares a slow walk with a worker that ran out of work", "[parallel_for]") {
+  REQUIRE(distinct_runners_of_slow_chunks(256, 64) >= 2);  // three with more CPUs: the caller
+}
+
+// The same with 64 chunks: four walks of 16. However few chunks a walk holds, a thief that
+// empties the walker's deque finds half of the rest pushed back before the next chunk.
+TEST_CASE("parallel_for shares a slow walk of only 16 chunks", "[parallel_for]") {
+  REQUIRE(distinct_runners_of_slow_chunks(64, 16) >= 2);
 }
 
 TEST_CASE("parallel_for on a one-worker pool still visits everything", "[parallel_for]") {

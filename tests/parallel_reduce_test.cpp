@@ -328,12 +328,14 @@ TEST_CASE("parallel_reduce brackets chunks as the documented even-split tree on 
 }
 
 // As in the test above, but the first quarter of the chunks is slow, so the walk over it is
-// split on demand for the other worker while it runs (parallel_for's test shows that it is):
-// the brackets stay those of the tree.
-TEST_CASE("parallel_reduce keeps the tree's brackets when a slow walk is split on demand",
+// split for the other worker while it runs: the brackets stay those of the tree. Walks of 64
+// chunks and of 16 (64 chunks in all, cut into four walks by the budget).
+TEST_CASE("parallel_reduce keeps the tree's brackets when a slow walk is shared",
           "[parallel_reduce]") {
   weft::thread_pool pool(2);
-  constexpr std::size_t chunks = 256, slow = 64;
+  const std::size_t chunks = GENERATE(std::size_t{256}, std::size_t{64});
+  const std::size_t slow = chunks / 4;
+  CAPTURE(chunks);
   std::vector<std::thread::id> runner(chunks);
   const std::string got = weft::parallel_reduce(
       pool, weft::chunked(std::size_t{0}, chunks, 1), std::string("identity"),

@@ -358,6 +358,34 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
   }
 }
 
+TEST_CASE("a caller woken at the end of its offered call stops counting as woken once it runs") {
+  // Workers yield instead of pausing while a woken caller waits for a CPU. A count left behind
+  // would have them yield for good, so it must be back at zero after every call, however the
+  // caller waited: slept through a long call, or spun through a short one, from several threads.
+  const std::size_t workers = cpus_in_affinity_mask();
+  weft::thread_pool pool{workers};
+  REQUIRE(pool.core().hands_off_outside_calls());
+  auto woken = [&] { return pool.core().outside().woken.load(); };
+  std::atomic<int> right_sums{0};  // counted, not asserted: Catch2 asserts on one thread only
+  auto call_a_few = [&] {
+    for (int round = 0; round < 20; ++round) {
+      // Chunks that sleep keep the call going long enough for the caller to sleep too.
+      weft::parallel_for(pool, 0, 4, [&](int) { std::this_thread::sleep_for(1ms); });
+      const long sum = weft::parallel_reduce(
+          pool, indices_below(1000), 0L, [](int i) { return static_cast<long>(i); }, std::plus<>{});
+      if (sum == 1000L * 999 / 2) right_sums.fetch_add(1);
+    }
+  };
+  call_a_few();
+  CHECK(woken() == 0);
+  std::thread other(call_a_few);
+  call_a_few();
+  other.join();
+  REQUIRE(right_sums.load() == 60);
+  CHECK(woken() == 0);
+  CHECK_FALSE(pool.core().outside().someone_woken());
+}
+
 TEST_CASE("a call from outside that no worker starts waits for a caller slot to run it itself") {
   const std::size_t workers = cpus_in_affinity_mask();
   weft::thread_pool pool{workers};

@@ -243,12 +243,21 @@ heap_job_ptr<std::decay_t<F>> make_heap_job(F&& f, job_caches* caches) {
 
 // Where threads that are not participants of a pool sleep while they wait for it (see latch).
 // One word per pool; every waiter outside re-checks its own condition when it changes.
+//
+// `woken` counts callers whose offered call has ended and who have not run since: the caller of
+// a primitive is then runnable but queued behind a worker on a CPU (with one worker per CPU, it
+// always is), and its call returns only when that worker lets it run. Idle and waiting
+// participants look at the count and yield instead of pausing while it is positive (see
+// scheduler::backoff). The count may dip to -1 for a moment (the caller can see its latch set
+// before the setter has counted it), which reads as "nobody": a hint, never a lock.
 struct outside_waiters {
   std::atomic<std::uint32_t> epoch{0};
+  std::atomic<std::int32_t> woken{0};
   void wake_all() noexcept {
     epoch.fetch_add(1, std::memory_order_release);
     epoch.notify_all();
   }
+  bool someone_woken() const noexcept { return woken.load(std::memory_order_relaxed) > 0; }
 };
 
 // A one-shot flag a thread waits on. The word also records who sleeps on it, so that the thread
@@ -272,8 +281,10 @@ class latch {
     const std::uint32_t previous = state_.exchange(done, std::memory_order_acq_rel);
     if (previous >= first_participant)
       parking->wake(previous - first_participant);
-    else if (previous == outsider_asleep)
+    else if (previous == outsider_asleep) {
+      outside->woken.fetch_add(1, std::memory_order_relaxed);
       outside->wake_all();
+    }
   }
 
   // The participant is about to park (it has called parking_lot::prepare). Returns false if the
@@ -293,16 +304,21 @@ class latch {
 
   // For a thread that is no participant of the pool: sleep until set.
   void wait_outside() noexcept {
+    bool marked = false;
     for (;;) {
       const std::uint32_t epoch = outside_->epoch.load(std::memory_order_acquire);
       std::uint32_t current = state_.load(std::memory_order_acquire);
-      if (current == done) return;
+      if (current == done) break;
       if (current != outsider_asleep &&
           !state_.compare_exchange_strong(current, outsider_asleep, std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
+      marked = true;
       outside_->epoch.wait(epoch, std::memory_order_acquire);
     }
+    // Only set() moves the word on from outsider_asleep, so it saw the mark and counted this
+    // caller in `woken` once; running again, the caller takes itself out.
+    if (marked) outside_->woken.fetch_sub(1, std::memory_order_relaxed);
   }
 
  private:

@@ -12,10 +12,10 @@
 // splitter): a node is split into a join of its two halves only while the split budget lasts,
 // and the budget is refilled when a half is stolen, so work spreads when there are idle thieves
 // and stays sequential when there are none. A node that is not split is run on one thread by
-// walking the same tree depth first; every demand_check_every chunks the walker looks whether
-// another participant is idle while its own deque is empty, and if so splits what is left of the
-// walk (splitting on demand, as oneTBB's partitioner does). So the result is the same, bit for
-// bit, whoever runs what and whenever: determinism costs no extra task.
+// walking the same tree depth first, and the walker keeps part of its walk where others can take
+// it: whenever its own deque is empty, it splits what is left of the walk and pushes the right
+// half (lazy binary splitting). So the result is the same, bit for bit, whoever runs what and
+// whenever: determinism costs no extra task.
 #pragma once
 
 #include <algorithm>
@@ -134,18 +134,18 @@ bool run_leaf(Operation& op, run_state& state, std::size_t k,
   }
 }
 
-// Splitting on demand. The budget alone decides at the start how far a call is cut up: with two
-// workers into four walks of a quarter each. A walk that is not split cannot be shared, so when
-// one thread is slowed (preempted by another process, or given the costly chunks) the others
-// finish and wait for it. So a walk looks every demand_check_every chunks whether somebody is
-// idle (searching for work, or parked open to it) while its own deque is empty, and if so hands
-// what is left of it to run_node with a budget of one split: half is pushed for the idle one to
-// steal. Walks of no more chunks than that never look, so small loops (64 chunks, four walks of
-// 16) pay nothing for it. docs/design.md says what it gains.
-inline constexpr std::size_t demand_check_every = 16;
-
-inline bool others_want_work(participant* me) noexcept {
-  return me != nullptr && me->deque.looks_empty() && me->owner->wants_work();
+// Lazy splitting. The budget alone decides at the start how far a call is cut up: with two
+// workers into four walks of a quarter each, and a walk runs on the thread that took it. When
+// that thread is slowed (the host gives its CPU to something else for a few milliseconds, or its
+// quarter holds the costly chunks) the others finish theirs and would wait for it, and nothing a
+// stalled thread does can help them then. So a walker keeps something to steal in its deque at
+// all times: before each chunk (in a reduction: before each node of two chunks or more) it looks
+// at its own deque, and if a thief has emptied it, hands what is left of the walk to run_node
+// with a budget of one split, which pushes the right half. While nobody steals, the walker pops
+// that half back a little later and splits it again when it gets there: about log2(chunks) pushes
+// and pops per walk, a few nanoseconds each. docs/design.md says what it gains.
+inline bool deque_emptied(participant* me) noexcept {
+  return me != nullptr && me->deque.looks_empty();
 }
 
 template <class Operation>
@@ -163,11 +163,9 @@ std::optional<typename Operation::value_type> run_in_order(participant* me, Oper
   using value_type = typename Operation::value_type;
   std::optional<value_type> result;
   if constexpr (std::is_same_v<value_type, nothing>) {  // nothing to combine: a plain loop
-    for (std::size_t k = lo; k < hi;) {
-      const std::size_t stretch_end = std::min(hi, k + demand_check_every);
-      for (; k < stretch_end; ++k)
-        if (!run_leaf(op, state, k, result)) return std::nullopt;
-      if (hi - k >= 2 && others_want_work(me)) return run_node(*me, op, state, k, hi, splitter{1});
+    for (std::size_t k = lo; k < hi; ++k) {
+      if (hi - k >= 2 && deque_emptied(me)) return run_node(*me, op, state, k, hi, splitter{1});
+      if (!run_leaf(op, state, k, result)) return std::nullopt;
     }
     return result;
   } else {
@@ -175,14 +173,13 @@ std::optional<typename Operation::value_type> run_in_order(participant* me, Oper
       if (!run_leaf(op, state, lo, result)) return std::nullopt;
       return result;
     }
+    // Run as a join or walked, the node is the same node of the same tree: splitting it changes
+    // who combines, never what.
+    if (deque_emptied(me)) return run_node(*me, op, state, lo, hi, splitter{1});
     const std::size_t mid = lo + (hi - lo) / 2;
     std::optional<value_type> left = run_in_order(me, op, state, lo, mid);
     if (!left) return std::nullopt;
-    // The right half is a node of the same tree either way: splitting it changes who combines,
-    // never what.
-    std::optional<value_type> right = hi - mid >= demand_check_every && others_want_work(me)
-                                          ? run_node(*me, op, state, mid, hi, splitter{1})
-                                          : run_in_order(me, op, state, mid, hi);
+    std::optional<value_type> right = run_in_order(me, op, state, mid, hi);
     if (!right) return std::nullopt;
     try {
       result.emplace(op.combine(std::move(*left), std::move(*right)));
