@@ -1,11 +1,14 @@
-// Tests of weft::install: f runs as part of the pool (on a worker when the pool has a worker per
-// CPU, on the calling thread otherwise), and its result or exception comes back to the caller.
+// Tests of weft::install: f runs as part of the pool, on the calling thread in a caller slot (a
+// worker standing aside meanwhile when the pool has a worker per CPU), and its result or exception
+// comes back to the caller.
 #include <weft/weft.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -74,40 +77,43 @@ TEST_CASE("install from inside a task runs f on that task's thread") {
   REQUIRE(result.get());
 }
 
-TEST_CASE("install runs f on a worker when the pool has a worker per CPU") {
-  weft::thread_pool pool{std::max<std::size_t>(2, std::thread::hardware_concurrency())};
-  if (!pool.core().hands_off_outside_calls()) {
-    // hardware_concurrency() did not know the machine (0), which has more than 2 CPUs.
-    SUCCEED("the pool has fewer workers than this process's CPUs");
-    return;
+TEST_CASE("install runs f on the calling thread, in a caller slot, whatever the pool's size") {
+  const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t workers : {std::size_t{1}, cpus}) {
+    CAPTURE(workers);
+    weft::thread_pool pool{workers};
+    const auto caller = std::this_thread::get_id();
+    for (int round = 0; round < 20; ++round) {
+      const auto [thread, index] = weft::install(pool, [&] {
+        return std::pair{std::this_thread::get_id(), pool.participant_index()};
+      });
+      REQUIRE(thread == caller);
+      REQUIRE(index.has_value());
+      REQUIRE(*index >= pool.size());  // a caller slot, not a worker
+    }
   }
-  // The caller takes f back when no worker starts it within 100 us, and a parked worker on a
-  // loaded machine (sanitizers, other tests beside this one) may take longer than that to get a
-  // CPU, call after call. So the calls go on for up to a few seconds rather than a fixed count,
-  // and only one of them has to land on a worker.
-  bool landed_on_a_worker = false;
-  const auto give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!landed_on_a_worker && std::chrono::steady_clock::now() < give_up_at) {
-    const auto index = weft::install(pool, [&] { return pool.participant_index(); });
-    REQUIRE(index.has_value());
-    landed_on_a_worker = *index < pool.size();
-  }
-  REQUIRE(landed_on_a_worker);
 }
 
-TEST_CASE("install runs f on the calling thread when the pool has fewer workers than CPUs") {
-  weft::thread_pool pool{1};
-  if (pool.core().hands_off_outside_calls()) {
-    SUCCEED("one CPU: a pool of one worker has a worker per CPU");
+TEST_CASE("with a worker per CPU, a worker stands aside while an installed driver runs") {
+  weft::thread_pool pool{std::max(1u, std::thread::hardware_concurrency())};
+  if (!pool.core().callers_displace_workers()) {
+    SUCCEED("the affinity mask holds fewer CPUs than the machine: the caller adds a CPU");
     return;
   }
-  const auto caller = std::this_thread::get_id();
-  for (int round = 0; round < 20; ++round) {
-    const auto [thread, index] = weft::install(pool, [&] {
-      return std::pair{std::this_thread::get_id(), pool.participant_index()};
-    });
-    REQUIRE(thread == caller);
-    REQUIRE(index.has_value());
-    REQUIRE(*index >= pool.size());  // a caller slot, not a worker
-  }
+  const bool one_aside = weft::install(pool, [&] {
+    return weft_test::eventually([&] { return pool.core().standing_aside() == 1; });
+  });
+  REQUIRE(one_aside);
+  REQUIRE(pool.core().callers_running() == 0);
+  // The worker sleeps on until work comes: a task for every worker, all at once, brings it back.
+  const std::size_t workers = pool.size();
+  std::atomic<std::size_t> running{0};
+  std::vector<std::future<bool>> all_at_once;
+  for (std::size_t w = 0; w < workers; ++w)
+    all_at_once.push_back(pool.submit([&] {
+      running.fetch_add(1);
+      return weft_test::eventually([&] { return running.load() == workers; });
+    }));
+  for (auto& task : all_at_once) REQUIRE(weft_test::get(task, "a task beside every worker"));
+  REQUIRE(pool.core().standing_aside() == 0);
 }

@@ -70,6 +70,40 @@ std::size_t cpus_in_affinity_mask() {
   return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
 
+// Restricts the calling thread to the first two CPUs of its affinity mask (threads it starts
+// inherit that), and restores the mask at the end of the scope.
+class on_at_most_two_cpus {
+ public:
+  on_at_most_two_cpus() {
+#if defined(__linux__)
+    CPU_ZERO(&old_);
+    if (sched_getaffinity(0, sizeof(old_), &old_) != 0) return;
+    cpu_set_t two;
+    CPU_ZERO(&two);
+    int kept = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && kept < 2; ++cpu)
+      if (CPU_ISSET(cpu, &old_)) {
+        CPU_SET(cpu, &two);
+        ++kept;
+      }
+    restore_ = sched_setaffinity(0, sizeof(two), &two) == 0;
+#endif
+  }
+  ~on_at_most_two_cpus() {
+#if defined(__linux__)
+    if (restore_) sched_setaffinity(0, sizeof(old_), &old_);
+#endif
+  }
+  on_at_most_two_cpus(const on_at_most_two_cpus&) = delete;
+  on_at_most_two_cpus& operator=(const on_at_most_two_cpus&) = delete;
+
+ private:
+#if defined(__linux__)
+  cpu_set_t old_;
+  bool restore_ = false;
+#endif
+};
+
 // Holds every worker of a pool in a task until release() (or destruction), so that nothing
 // else runs on them meanwhile.
 class every_worker_blocked {
@@ -330,13 +364,13 @@ TEST_CASE("submitting from outside to a pool whose destructor has begun throws s
 }
 
 TEST_CASE("a primitive called from outside runs to the end while every worker is blocked") {
-  // With a worker per CPU a call from outside is offered to the workers; with fewer, the caller
-  // runs it with them. Either way it must not depend on a worker being free.
+  // The caller runs the call in a caller slot, with a worker per CPU as well as with fewer (then
+  // a worker stands aside for it, here one that is blocked). It must not depend on a worker.
   const std::size_t cpus = cpus_in_affinity_mask();
   for (std::size_t workers : {std::size_t{1}, cpus, cpus + 2}) {
     CAPTURE(workers);
     weft::thread_pool pool{workers};
-    REQUIRE(pool.core().hands_off_outside_calls() == (workers >= cpus));
+    REQUIRE(pool.core().callers_displace_workers() == (workers >= cpus));
     every_worker_blocked blockers{pool};
     REQUIRE(blockers.all_blocked());
     const std::vector<int> indices = indices_below(100000);
@@ -358,13 +392,128 @@ TEST_CASE("a primitive called from outside runs to the end while every worker is
   }
 }
 
+TEST_CASE("while a caller from outside runs a call, a worker stands aside, and works again after") {
+  // With a worker per CPU, a caller that ran chunks beside every worker would make one thread
+  // more than CPUs. So for the length of its call one worker sleeps; the caller is no longer
+  // counted once the call returns or throws, and the worker comes back for the next work.
+  const std::size_t workers = cpus_in_affinity_mask();
+  weft::thread_pool pool{workers};
+  REQUIRE(pool.core().callers_displace_workers());
+  std::atomic<int> saw_one_aside{0};  // counted, not asserted: Catch2 asserts on one thread only
+  // Every chunk waits until one worker stands aside: the caller runs one chunk and the workers
+  // that do not stand aside the others, so that all of them are busy when the last one is idle.
+  // (One chunk more than workers, so that a pool of one worker has two chunks to share.)
+  weft::parallel_for(pool, weft::chunked(std::size_t{0}, workers + 1, 1),
+                     [&](weft::chunk<std::size_t>) {
+                       if (eventually([&] { return pool.core().standing_aside() == 1; }))
+                         saw_one_aside.fetch_add(1);
+                     });
+  REQUIRE(saw_one_aside.load() == static_cast<int>(workers + 1));
+  CHECK(pool.core().callers_running() == 0);
+  REQUIRE_THROWS_WITH(weft::parallel_for(pool, 0, 1000,
+                                         [](int i) {
+                                           if (i == 999) throw std::runtime_error("at 999");
+                                         }),
+                      "at 999");
+  CHECK(pool.core().callers_running() == 0);
+  // Every worker works again: tasks that can only finish when all of them run at once.
+  std::atomic<std::size_t> running{0};
+  std::vector<std::future<bool>> all_at_once;
+  for (std::size_t w = 0; w < workers; ++w)
+    all_at_once.push_back(pool.submit([&] {
+      running.fetch_add(1);
+      return eventually([&] { return running.load() == workers; });
+    }));
+  for (auto& task : all_at_once) REQUIRE(weft_test::get(task, "a task beside every worker"));
+  CHECK(pool.core().standing_aside() == 0);
+}
+
+TEST_CASE(
+    "a task submitted from inside a call and left behind runs once every worker stood aside") {
+  // As many callers as workers: every worker stands aside. A task one caller submits from inside
+  // its call sits in that caller's deque, where no sleeping worker sees it; the caller leaving
+  // must wake a worker for it, or it would wait for the next push.
+  // A pool with a worker per CPU and no more workers than caller slots: made on at most two
+  // CPUs, whose mask its workers inherit.
+  std::optional<weft::thread_pool> made;
+  {
+    on_at_most_two_cpus pinned;
+    made.emplace(cpus_in_affinity_mask());
+  }
+  weft::thread_pool& pool = *made;
+  const std::size_t workers = pool.size();
+  REQUIRE(pool.core().callers_displace_workers());
+  std::atomic<int> all_aside{0};
+  std::atomic<bool> submitted{false};
+  std::promise<std::future<int>> left_behind;
+  auto caller = [&](bool submits) {
+    weft::install(pool, [&] {
+      if (eventually([&] { return pool.core().standing_aside() == workers; })) all_aside++;
+      // Every caller has seen every worker aside before the task exists, and none leaves before.
+      eventually([&] { return all_aside.load() == static_cast<int>(workers); });
+      if (submits) {
+        left_behind.set_value(pool.submit([] { return 7; }));
+        submitted.store(true);
+      }
+      eventually([&] { return submitted.load(); });
+    });
+  };
+  std::vector<std::thread> callers;
+  for (std::size_t c = 0; c < workers; ++c) callers.emplace_back(caller, c == 0);
+  for (auto& thread : callers) thread.join();
+  REQUIRE(all_aside.load() == static_cast<int>(workers));
+  std::future<int> task = left_behind.get_future().get();
+  REQUIRE(weft_test::get(task, "the task left behind") == 7);
+}
+
+TEST_CASE("a task pushed during a call by a worker that then blocks runs once the call ends") {
+  // During the call one worker stands aside and the other pushes without waking it. Here the
+  // pusher then blocks in a plain wait for what it pushed (not a helping wait, as a future's get
+  // would): when the call returns, the worker aside must be woken for it, or the pusher waits for
+  // ever. Two workers on two CPUs, so that one stands aside and one works.
+  std::optional<weft::thread_pool> made;
+  {
+    on_at_most_two_cpus pinned;
+    made.emplace(cpus_in_affinity_mask());
+  }
+  weft::thread_pool& pool = *made;
+  if (pool.size() < 2) {
+    WARN("needs two CPUs: one worker to stand aside and one to block");
+    return;
+  }
+  REQUIRE(pool.core().callers_displace_workers());
+  std::atomic<bool> pushed{false};
+  std::atomic<bool> inner_ran{false};
+  std::future<bool> outer;
+  bool saw_one_aside = false;
+  weft::install(pool, [&] {
+    saw_one_aside = eventually([&] { return pool.core().standing_aside() == 1; });
+    // Submitted from inside the call: onto this caller's deque, where the one worker awake
+    // steals it. It pushes its own task onto that worker's deque and waits without helping.
+    outer = pool.submit([&] {
+      std::future<void> inner = pool.submit([&] { inner_ran.store(true); });
+      pushed.store(true);
+      return eventually([&] { return inner_ran.load(); });
+    });
+    eventually([&] { return pushed.load(); });
+  });
+  REQUIRE(saw_one_aside);
+  REQUIRE(pushed.load());
+  REQUIRE(weft_test::get(outer, "a task waiting for the task it pushed"));
+}
+
 TEST_CASE("a caller woken at the end of its offered call stops counting as woken once it runs") {
   // Workers yield instead of pausing while a woken caller waits for a CPU. A count left behind
   // would have them yield for good, so it must be back at zero after every call, however the
   // caller waited: slept through a long call, or spun through a short one, from several threads.
+  // Calls are offered to the workers only when every caller slot is held: task_groups hold them.
   const std::size_t workers = cpus_in_affinity_mask();
   weft::thread_pool pool{workers};
-  REQUIRE(pool.core().hands_off_outside_calls());
+  std::vector<std::unique_ptr<weft::task_group>> groups;
+  for (std::size_t i = 0; i < weft::detail::scheduler::caller_slots; ++i) {
+    groups.push_back(std::make_unique<weft::task_group>(pool));
+    groups.back()->run([] {});
+  }
   auto woken = [&] { return pool.core().outside().woken.load(); };
   std::atomic<int> right_sums{0};  // counted, not asserted: Catch2 asserts on one thread only
   auto call_a_few = [&] {
@@ -384,12 +533,12 @@ TEST_CASE("a caller woken at the end of its offered call stops counting as woken
   REQUIRE(right_sums.load() == 60);
   CHECK(woken() == 0);
   CHECK_FALSE(pool.core().outside().someone_woken());
+  for (auto& group : groups) group->wait();
 }
 
 TEST_CASE("a call from outside that no worker starts waits for a caller slot to run it itself") {
   const std::size_t workers = cpus_in_affinity_mask();
   weft::thread_pool pool{workers};
-  REQUIRE(pool.core().hands_off_outside_calls());
   every_worker_blocked blockers{pool};
   REQUIRE(blockers.all_blocked());
   // Task groups run from outside hold a caller slot each until their wait(): hold them all.

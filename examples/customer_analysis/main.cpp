@@ -119,10 +119,9 @@ int run(int argc, char** argv) {
 
     weft::thread_pool pool{threads};
     // weft::install runs the analysis as part of the pool. It is a driver: a few hundred
-    // parallel calls with sequential work between them. Called from this thread, each call would
-    // be handed to a worker and back, and a worker parked during the sequential work woken;
-    // installed, the thread that did the sequential work starts the next call itself (2 CPUs:
-    // 0.19 s instead of 0.23 s on a 116 MB file). Exceptions come back out of install.
+    // parallel calls with sequential work between them. Installed, they are one call from
+    // outside: this thread holds a caller slot (and the pool sets one worker aside) once, and
+    // starts every parallel call itself. Exceptions come back out of install.
     const ca::json report = weft::install(pool, [&] { return ca::analyze(pool, o); });
     const std::string text = ca::report_text(report);
     if (out_opt->count()) {

@@ -4,15 +4,15 @@
 // rethrows its exception). Inside f, every primitive, join and task_group starts on the thread
 // running f, with nothing handed over. The name and the idea are Rayon's ThreadPool::install.
 //
-// Why: a driver (a loop that calls primitives with sequential work between the calls) called
-// from outside a pool with a worker per CPU pays for each call a hand-off to a worker and back,
-// and a worker that parked during the sequential work has to be woken. Installed, the driver runs
-// on a worker: the thread that did the sequential work starts the next call itself, and the other
-// workers join it. On a pool with fewer workers than CPUs, f runs on the calling thread in a caller
-// slot instead, where it adds the CPU the workers leave free.
+// Why: a driver (a loop that calls primitives with sequential work between the calls) makes
+// hundreds of calls from outside, each taking a caller slot and, in a pool with a worker per CPU,
+// setting a worker aside (see detail::run_as_participant). Installed, the driver is one call: f
+// runs on the calling thread in a caller slot, with a worker aside throughout where the pool has a
+// worker per CPU, and every primitive inside starts on the thread that did the sequential work.
 //
 // From inside the pool (a task, a body), install just calls f. f may block; a worker blocked in f
-// is a worker the pool does not have meanwhile, as with any task.
+// is a worker the pool does not have meanwhile, as with any task, and so, from outside, is the
+// worker set aside while f blocks.
 #pragma once
 
 #include <concepts>

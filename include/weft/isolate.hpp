@@ -21,17 +21,16 @@ namespace weft {
 
 template <std::invocable F>
 decltype(auto) isolate(thread_pool& pool, F&& f) {
-  return detail::run_as_participant<detail::placement::on_this_thread>(
-      pool, [&](detail::participant& me) -> decltype(auto) {
-        struct restore {
-          detail::participant& me;
-          const void* previous;
-          ~restore() { me.isolation = previous; }
-        } guard{me, me.isolation};
-        const char tag = 0;  // a unique address for as long as the region runs
-        me.isolation = &tag;
-        return std::invoke(f);
-      });
+  return detail::run_as_participant(pool, [&](detail::participant& me) -> decltype(auto) {
+    struct restore {
+      detail::participant& me;
+      const void* previous;
+      ~restore() { me.isolation = previous; }
+    } guard{me, me.isolation};
+    const char tag = 0;  // a unique address for as long as the region runs
+    me.isolation = &tag;
+    return std::invoke(f);
+  });
 }
 
 template <std::invocable F>

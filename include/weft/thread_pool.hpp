@@ -60,7 +60,10 @@ struct alignas(64) participant {
   std::uint64_t random_state = 0;   // victim selection; only this participant touches it
   const void* isolation = nullptr;  // non-null inside weft::isolate: run only tasks with this tag
   std::atomic<bool> taken{false};   // caller slots only: held by a thread from outside
-  job_caches caches;                // memory for the heap jobs this participant makes
+  std::atomic<bool> asleep_idle{false};  // workers: parked with nothing to do (a hint)
+  std::atomic<bool> aside{false};        // workers: standing aside for a caller (see enter_call)
+  std::atomic<std::int64_t> steal_after{0};  // caller slots: not stolen from before (steady ticks)
+  job_caches caches;                         // memory for the heap jobs this participant makes
 
   std::size_t next_random(std::size_t bound) noexcept {  // xorshift64*: cheap and good enough
     random_state ^= random_state >> 12;
@@ -131,7 +134,7 @@ class scheduler {
   explicit scheduler(std::size_t workers)
       : workers_(workers),
         participants_(workers + caller_slots),
-        hands_off_outside_calls_(workers >= cpus_available()),
+        callers_displace_workers_(workers >= cpus_available()),
         parking_(workers + caller_slots),
         slots_(new participant[workers + caller_slots]) {
     asymmetric_fence::set_up();
@@ -166,9 +169,15 @@ class scheduler {
   std::size_t workers() const noexcept { return workers_; }
   std::size_t participants() const noexcept { return participants_; }
 
-  // Whether a primitive called from outside goes to the workers rather than running on the
-  // caller (see run_as_participant): true when the workers alone can keep every CPU busy.
-  bool hands_off_outside_calls() const noexcept { return hands_off_outside_calls_; }
+  // Whether a thread from outside that runs a call takes the place of a worker, which stands
+  // aside meanwhile: true when the workers alone can keep every CPU busy (see enter_call).
+  bool callers_displace_workers() const noexcept { return callers_displace_workers_; }
+
+  // Calls from outside running now, and workers standing aside for them (hints, for tests).
+  std::size_t callers_running() const noexcept {
+    return callers_running_.load(std::memory_order_relaxed);
+  }
+  std::size_t standing_aside() const noexcept { return aside_.load(std::memory_order_relaxed); }
 
   // The calling thread's participant in this pool, or null.
   participant* current() const noexcept {
@@ -194,8 +203,9 @@ class scheduler {
     // No fence here (this is the hot path of join). If a thread parks just as we push and misses
     // the task, nothing is lost: the task is in our own deque, and we run it ourselves if nobody
     // steals it. Only tasks from outside need the strict protocol (see inject).
-    if (searching_.load(std::memory_order_relaxed) == 0 && parking_.anyone_parked())
-      parking_.wake_one();
+    if (searching_.load(std::memory_order_relaxed) == 0 &&
+        (parking_.anyone_parked() || surplus_aside()))
+      wake_one();
   }
 
   // A task that a thread outside the pool pushes onto the caller slot it holds between calls (see
@@ -207,7 +217,7 @@ class scheduler {
   void push_from_outside(participant& slot, task* t) {
     slot.deque.push(t, nullptr);
     asymmetric_fence::light();
-    if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
+    if (searching_.load(std::memory_order_seq_cst) == 0) wake_one();
   }
 
   void inject(task* t) {
@@ -221,10 +231,62 @@ class scheduler {
       // store-load pair whose first half is parking_lot::prepare + the re-check in take_injected.
       injected_count_.store(injected_.size(), std::memory_order_seq_cst);
     }
-    if (searching_.load(std::memory_order_seq_cst) == 0) parking_.wake_one();
+    if (searching_.load(std::memory_order_seq_cst) == 0) wake_one();
+  }
+
+  // Wakes a worker for new work: one parked in the mask, or else one standing aside for callers
+  // that have left (see leave_call).
+  void wake_one() noexcept {
+    if (!parking_.wake_one()) wake_surplus_aside();
   }
 
   using found = work_stealing_deque<task>::taken;
+
+  // A thread from outside starts running a call on a caller slot, in a pool with a worker per
+  // CPU: one worker stands aside (sleeps) for as long as it runs, so that the threads running
+  // never outnumber the CPUs. Usually there is nothing to do: the worker that stood aside for the
+  // previous call is still asleep, and this call takes over its place. Otherwise a worker asleep
+  // in the idle loop is taken out of the parking mask where it lies, with no wake-up; failing
+  // that, the first worker to run out of work stands aside (see stand_aside).
+  //
+  // The sleeper is taken before the caller is counted: counted first, the caller would have a
+  // searching worker see the quota exceeded and park, while the sleeper stayed in the mask to be
+  // woken by the call's first push (the two would swap roles on every call, a wake-up each time).
+  void enter_call() noexcept {
+    if (aside_.load(std::memory_order_relaxed) <= callers_running_.load(std::memory_order_relaxed))
+      for (std::size_t i = 0; i < workers_; ++i) {
+        participant& worker = slots_[i];
+        if (worker.asleep_idle.load(std::memory_order_relaxed) && parking_.claim(i)) {
+          aside_.fetch_add(1, std::memory_order_seq_cst);
+          worker.aside.store(true, std::memory_order_seq_cst);
+          break;
+        }
+      }
+    callers_running_.fetch_add(1, std::memory_order_seq_cst);
+  }
+
+  // The call has returned. The worker that stood aside for it stays asleep, out of the mask, as a
+  // surplus: the next call from outside takes its place over, and the next wake-up for new work
+  // takes it (wake_one). Waking it here would cost every call from outside a system call (30-60
+  // us on a virtual machine) for work that may never come.
+  //
+  // Pushes made during the call woke nobody for it, though, and their pusher may not come back
+  // to them: a task blocked in a plain wait (a future's get, a lock) on a task it pushed, or the
+  // caller's own deque, left behind. So unless a worker is searching (it finds such work, and the
+  // last searcher to find some wakes a sleeper), look at every deque and the injection queue,
+  // as a parker does before it sleeps: a few loads of lines that are usually in our cache.
+  void leave_call() noexcept {
+    callers_running_.fetch_sub(1, std::memory_order_seq_cst);
+    if (searching_.load(std::memory_order_seq_cst) == 0 && work_visible()) wake_one();
+  }
+
+  // Whether any deque or the injection queue holds a task (a hint, like looks_empty).
+  bool work_visible() const noexcept {
+    if (injected_count_.load(std::memory_order_seq_cst) != 0) return true;
+    for (std::size_t i = 0; i < participants_; ++i)
+      if (!slots_[i].deque.looks_empty()) return true;
+    return false;
+  }
 
   // True once the pool's destructor has begun.
   bool closing() const noexcept { return stopping_.load(std::memory_order_relaxed); }
@@ -252,9 +314,20 @@ class scheduler {
     const std::size_t start = me.next_random(participants_);
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool contended = false;
+      std::int64_t now = 0;
       for (std::size_t k = 0; k < participants_; ++k) {
         participant& victim = slots_[(start + k) % participants_];
         if (&victim == &me) continue;
+        // A call from outside keeps its first microseconds to itself (see running_call); the
+        // first thief to find them over clears the mark, so later steals read no clock.
+        if (victim.index >= workers_ && !victim.deque.looks_empty()) {
+          std::int64_t after = victim.steal_after.load(std::memory_order_relaxed);
+          if (after != 0) {
+            if (now == 0) now = std::chrono::steady_clock::now().time_since_epoch().count();
+            if (now < after) continue;
+            victim.steal_after.compare_exchange_strong(after, 0, std::memory_order_relaxed);
+          }
+        }
         found work = victim.deque.steal([&](const void* tag) { return me.may_run(tag); });
         if (work.task != nullptr) return work;
         contended |= work.contended;
@@ -362,9 +435,81 @@ class scheduler {
       }
       injected_count_.store(injected_.size(), std::memory_order_relaxed);
     }
-    if (batched > 0 && searching_.load(std::memory_order_relaxed) == 0 && parking_.anyone_parked())
-      parking_.wake_one();
+    if (batched > 0 && searching_.load(std::memory_order_relaxed) == 0 &&
+        (parking_.anyone_parked() || surplus_aside()))
+      wake_one();
     return first;
+  }
+
+  // Standing aside. A worker stands aside by taking a place in aside_ with a CAS, only while the
+  // places are fewer than the callers running (or, in enter_call, on behalf of a sleeper), and
+  // then setting its `aside` flag. Whoever turns the flag from true to false gives the place back,
+  // exactly once: the worker itself on waking, or a waker that takes a surplus worker for new work
+  // (wake_surplus_aside). Callers leave without touching it, so aside_ may exceed callers_running_
+  // for a while: those workers sleep until work or a new caller comes.
+  bool over_quota() const noexcept {
+    return callers_running_.load(std::memory_order_relaxed) >
+           aside_.load(std::memory_order_relaxed);
+  }
+  bool claim_aside_place() noexcept {
+    std::size_t aside = aside_.load(std::memory_order_relaxed);
+    do {
+      if (aside >= callers_running_.load(std::memory_order_relaxed)) return false;
+    } while (!aside_.compare_exchange_weak(aside, aside + 1, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed));
+    return true;
+  }
+  // More workers aside than callers running: callers have left, and their workers still sleep.
+  bool surplus_aside() const noexcept {
+    return aside_.load(std::memory_order_relaxed) >
+           callers_running_.load(std::memory_order_relaxed);
+  }
+  bool wake_surplus_aside() noexcept {
+    if (aside_.load(std::memory_order_seq_cst) <= callers_running_.load(std::memory_order_seq_cst))
+      return false;
+    for (std::size_t i = 0; i < workers_; ++i) {
+      participant& worker = slots_[i];
+      if (worker.aside.load(std::memory_order_relaxed) &&
+          worker.aside.exchange(false, std::memory_order_seq_cst)) {
+        aside_.fetch_sub(1, std::memory_order_seq_cst);
+        parking_.wake(i);
+        return true;
+      }
+    }
+    return false;
+  }
+  void drop_aside(participant& me) noexcept {
+    if (me.aside.load(std::memory_order_relaxed) &&
+        me.aside.exchange(false, std::memory_order_seq_cst))
+      aside_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
+  // A searching worker over the quota sleeps out of the parking mask, so that the pushes of the
+  // running threads do not wake it. Work in deques is left to the threads that run: each runs
+  // what it pushed if nobody steals it. Returns whether it slept.
+  bool stand_aside(participant& me) {
+    if (!claim_aside_place()) return false;
+    // Announce the sleep before the flag: a waker that takes the flag wakes the worker at once,
+    // and the wake must find the sleep announced (or be lost).
+    me.asleep_idle.store(true, std::memory_order_relaxed);
+    parking_.prepare(me.index, /*open_to_work=*/false);
+    me.aside.store(true, std::memory_order_seq_cst);
+    searching_.fetch_sub(1, std::memory_order_seq_cst);
+    // A task from outside goes first: the injector may have seen this worker still searching and
+    // woken nobody (seq_cst: its store of the count, then its load of searching_).
+    bool slept = false;
+    if (injected_count_.load(std::memory_order_seq_cst) == 0 &&
+        !stopping_.load(std::memory_order_seq_cst) &&
+        aside_.load(std::memory_order_seq_cst) <=
+            callers_running_.load(std::memory_order_seq_cst) &&
+        me.aside.load(std::memory_order_seq_cst)) {
+      parking_.park(me.index);
+      slept = true;
+    }
+    me.asleep_idle.store(false, std::memory_order_relaxed);
+    drop_aside(me);
+    searching_.fetch_add(1, std::memory_order_seq_cst);
+    return slept;
   }
 
   void worker_main(participant& me) {
@@ -376,15 +521,18 @@ class scheduler {
   // The idle loop: look for work, spin a little, then park. Returns null once the pool is shutting
   // down and no task is left to find.
   found next_task(participant& me) {
+    drop_aside(me);  // taken as asleep by enter_call just as it found work instead
     if (found work = pop_local(me); work.task != nullptr) return work;
     // One look around before joining the searchers: a worker that finds work at once (the common
     // case while tasks stream in) then writes searching_ not at all, instead of twice per task, and
     // every push reads it. Not being counted meanwhile only makes a pusher wake a sleeper it might
     // have left asleep: never a lost wake-up.
-    if (found work = find_task(me); work.task != nullptr) return work;
+    if (!over_quota())
+      if (found work = find_task(me); work.task != nullptr) return work;
     searching_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       for (unsigned round = 0; round < spin_rounds; ++round) {
+        if (over_quota() && stand_aside(me)) round = 0;
         if (found work = find_task(me); work.task != nullptr) return found_while_searching(work);
         backoff(round);
       }
@@ -392,18 +540,25 @@ class scheduler {
       // no searcher then finds this one in the mask (see inject).
       searching_.fetch_sub(1, std::memory_order_seq_cst);
       me.caches.trim();  // nothing to do: a good moment to give back what a burst left cached
+      me.asleep_idle.store(true, std::memory_order_relaxed);
       parking_.prepare(me.index, /*open_to_work=*/true);
       asymmetric_fence::heavy();  // see push_from_outside
       if (found work = find_task(me); work.task != nullptr) {
         parking_.cancel(me.index);
+        me.asleep_idle.store(false, std::memory_order_relaxed);
+        drop_aside(me);
         return work;
       }
       if (stopping_.load(std::memory_order_seq_cst)) {
         parking_.cancel(me.index);
+        me.asleep_idle.store(false, std::memory_order_relaxed);
+        drop_aside(me);
         return find_task(me);  // null unless a task arrived just now
       }
       parking_.park(me.index);
       parking_.cancel(me.index);
+      me.asleep_idle.store(false, std::memory_order_relaxed);
+      drop_aside(me);  // stood aside asleep (enter_call), and woken by the pool's destructor
       searching_.fetch_add(1, std::memory_order_seq_cst);
     }
   }
@@ -411,19 +566,22 @@ class scheduler {
   // While anybody is busy, keep one thief awake: the last searcher to find work wakes a sleeper,
   // which either finds more work (and passes the baton on) or parks again.
   found found_while_searching(found work) noexcept {
-    if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 && parking_.anyone_parked())
-      parking_.wake_one();
+    if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        (parking_.anyone_parked() || surplus_aside()))
+      wake_one();
     return work;
   }
 
   const std::size_t workers_;
   const std::size_t participants_;
-  const bool hands_off_outside_calls_;
+  const bool callers_displace_workers_;
   parking_lot parking_;
   outside_waiters outside_;
   std::unique_ptr<participant[]> slots_;
 
   alignas(64) std::atomic<std::size_t> searching_{0};
+  alignas(64) std::atomic<std::size_t> callers_running_{0};  // see enter_call
+  std::atomic<std::size_t> aside_{0};                        // workers standing aside
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> started_{0};  // workers that have begun to run (the constructor waits)
 
@@ -572,31 +730,60 @@ bool spin_until(Done done, std::chrono::microseconds limit) noexcept {
   }
 }
 
-// Runs `body(participant&)` as a participant of `pool`: on the calling thread if it is one
-// already. From outside, it depends on the pool's size:
-//  - fewer workers than CPUs: the caller takes a caller slot and runs the body with the workers,
-//    so a CPU the workers leave free is used;
-//  - otherwise the call is offered to the workers through the injection queue, and the caller
-//    waits. Running it on the caller too would put one thread more than CPUs on the machine: the
-//    kernel then time-slices, and a chunk whose thread is switched out holds up the join for a
-//    whole slice (a compute-bound map ran 12 % slower that way on 2 CPUs, 1,000-element loops
-//    3x slower). If no worker has started the call after offer_take_back_after (all busy, or
-//    blocked on something), the caller takes it back and runs it itself, so a call from outside
-//    never depends on the workers being free.
-// With every caller slot taken, the caller tries again every offer_take_back_after.
-// `on_this_thread` (isolate, whose body may rely on the thread's locks and thread_locals) keeps the
-// call on the caller whenever a slot is free.
-enum class placement { anywhere, on_this_thread };
+// Counts a call from outside as running for as long as it lives, in a pool whose callers take a
+// worker's place (see scheduler::enter_call). Its first share_after microseconds belong to the
+// caller alone: thieves leave its deque be until then. A call that ends sooner was not worth a
+// second CPU: shared at once, 1,000-element loops took 4-5 us a call on the 2-CPU VM (the
+// awake worker took about a tenth of each call from another CPU, and the caller waited for its
+// hand-back), against 1.7-2.3 us this way; a long call starts its second thread 2 us later.
+inline constexpr std::chrono::microseconds share_after{2};
 
-template <placement where = placement::anywhere, class Body>
+class running_call {
+ public:
+  running_call(scheduler& core, participant& slot) noexcept
+      : core_(core.callers_displace_workers() ? &core : nullptr), slot_(slot) {
+    if (core_ != nullptr) {
+      core_->enter_call();
+      slot.steal_after.store(
+          (std::chrono::steady_clock::now() + share_after).time_since_epoch().count(),
+          std::memory_order_relaxed);
+    }
+  }
+  ~running_call() {
+    if (core_ != nullptr) {
+      slot_.steal_after.store(0, std::memory_order_relaxed);
+      core_->leave_call();
+    }
+  }
+  running_call(const running_call&) = delete;
+  running_call& operator=(const running_call&) = delete;
+
+ private:
+  scheduler* core_;
+  participant& slot_;
+};
+
+// Runs `body(participant&)` as a participant of `pool`: on the calling thread if it is one
+// already. From outside, the caller takes a caller slot and runs the body itself, with the
+// workers stealing from it. In a pool with a worker per CPU, one worker stands aside meanwhile
+// (running_call): the caller then needs no hand-off at either end of the call, and the threads
+// that run never outnumber the CPUs (one thread more than CPUs makes the kernel time-slice, and a
+// chunk whose thread is switched out holds up the join for a whole slice: a compute-bound map ran
+// 12 % slower that way on 2 CPUs, 1,000-element loops 3x slower).
+//
+// With every caller slot taken (task_groups hold one each between run and wait), the call is
+// offered to the workers through the injection queue and the caller waits. If no worker has
+// started it after offer_take_back_after (all busy, or blocked on something), the caller takes it
+// back as soon as a slot is free, trying every offer_take_back_after, so a call from outside
+// never depends on the workers being free.
+template <class Body>
 auto run_as_participant(thread_pool& pool, Body&& body) {
   scheduler& core = pool.core();
   if (participant* me = core.current()) return body(*me);
-  if (where == placement::on_this_thread || !core.hands_off_outside_calls()) {
-    if (participant* slot = core.acquire_caller_slot()) {
-      caller_slot_guard guard(core, *slot);
-      return body(*slot);
-    }
+  if (participant* slot = core.acquire_caller_slot()) {
+    caller_slot_guard guard(core, *slot);
+    running_call counted(core, *slot);
+    return body(*slot);
   }
   auto run_inside = [&body]() -> decltype(auto) { return body(*current_participant); };
   stack_job<decltype(run_inside)> job(run_inside, core.parking(), core.outside());
@@ -615,6 +802,7 @@ auto run_as_participant(thread_pool& pool, Body&& body) {
     if (participant* slot = core.acquire_caller_slot()) {
       if (ticket->claim()) {
         caller_slot_guard guard(core, *slot);
+        running_call counted(core, *slot);
         job.run_here();
         taken_back = true;
       } else {

@@ -115,7 +115,8 @@ class parking_lot {
       word(who).fetch_and(~bit(who), std::memory_order_relaxed);
   }
 
-  // Wakes one participant parked open to work, if any. The caller has published the work; for
+  // Wakes one participant parked open to work, if any, and says whether it did. The caller has
+  // published the work; for
   // work that nobody else is bound to find (a task from outside the pool), with a seq_cst store.
   bool wake_one() noexcept {
     for (std::size_t w = 0; w < words_; ++w) {
@@ -137,6 +138,17 @@ class parking_lot {
     if (word(who).load(std::memory_order_seq_cst) & bit(who))
       word(who).fetch_and(~bit(who), std::memory_order_acq_rel);
     wake_parker(who);
+  }
+
+  // Takes a participant parked open to work out of the mask without waking it: it stays asleep
+  // until somebody wakes it by name (see scheduler::enter_call). False if it was not in the mask.
+  bool claim(std::size_t who) noexcept {
+    std::uint64_t mask = word(who).load(std::memory_order_relaxed);
+    while (mask & bit(who))
+      if (word(who).compare_exchange_weak(mask, mask & ~bit(who), std::memory_order_acq_rel,
+                                          std::memory_order_relaxed))
+        return true;
+    return false;
   }
 
   void wake_all(std::size_t participants) noexcept {
