@@ -9,6 +9,7 @@
 // setting a worker aside (see detail::run_as_participant). Installed, the driver is one call: f
 // runs on the calling thread in a caller slot, with a worker aside throughout where the pool has a
 // worker per CPU, and every primitive inside starts on the thread that did the sequential work.
+// (If other threads hold every caller slot, f is handed to a worker, as any call from outside.)
 //
 // From inside the pool (a task, a body), install just calls f. f may block; a worker blocked in f
 // is a worker the pool does not have meanwhile, as with any task, and so, from outside, is the

@@ -1,7 +1,8 @@
 // weft/isolate.hpp
 //
-// weft::isolate(pool, f) runs f() on the calling thread. While f waits (in join, task_group::wait
-// or a nested primitive), this thread runs only tasks spawned inside f, never unrelated ones.
+// weft::isolate(pool, f) runs f() on the calling thread (on a worker if other threads hold every
+// caller slot, as any call from outside). While f waits (in join, task_group::wait or a nested
+// primitive), the thread running f runs only tasks spawned inside f, never unrelated ones.
 //
 // Why: a helping wait may pick up any task of the pool. If the waiting code holds a lock and the
 // task it picks up needs that lock, the thread deadlocks on itself; if it holds a thread_local
