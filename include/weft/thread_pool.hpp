@@ -203,9 +203,7 @@ class scheduler {
     // No fence here (this is the hot path of join). If a thread parks just as we push and misses
     // the task, nothing is lost: the task is in our own deque, and we run it ourselves if nobody
     // steals it. Only tasks from outside need the strict protocol (see inject).
-    if (searching_.load(std::memory_order_relaxed) == 0 &&
-        (parking_.anyone_parked() || surplus_aside()))
-      wake_one();
+    if (searching_.load(std::memory_order_relaxed) == 0 && anyone_to_wake()) wake_one();
   }
 
   // A task that a thread outside the pool pushes onto the caller slot it holds between calls (see
@@ -239,6 +237,8 @@ class scheduler {
   void wake_one() noexcept {
     if (!parking_.wake_one()) wake_surplus_aside();
   }
+  // Whether wake_one would find somebody (relaxed hints, for the hot paths).
+  bool anyone_to_wake() const noexcept { return parking_.anyone_parked() || surplus_aside(); }
 
   using found = work_stealing_deque<task>::taken;
 
@@ -435,8 +435,7 @@ class scheduler {
       }
       injected_count_.store(injected_.size(), std::memory_order_relaxed);
     }
-    if (batched > 0 && searching_.load(std::memory_order_relaxed) == 0 &&
-        (parking_.anyone_parked() || surplus_aside()))
+    if (batched > 0 && searching_.load(std::memory_order_relaxed) == 0 && anyone_to_wake())
       wake_one();
     return first;
   }
@@ -464,24 +463,30 @@ class scheduler {
     return aside_.load(std::memory_order_relaxed) >
            callers_running_.load(std::memory_order_relaxed);
   }
-  bool wake_surplus_aside() noexcept {
+  void wake_surplus_aside() noexcept {
     if (aside_.load(std::memory_order_seq_cst) <= callers_running_.load(std::memory_order_seq_cst))
-      return false;
+      return;
     for (std::size_t i = 0; i < workers_; ++i) {
       participant& worker = slots_[i];
       if (worker.aside.load(std::memory_order_relaxed) &&
           worker.aside.exchange(false, std::memory_order_seq_cst)) {
         aside_.fetch_sub(1, std::memory_order_seq_cst);
         parking_.wake(i);
-        return true;
+        return;
       }
     }
-    return false;
   }
   void drop_aside(participant& me) noexcept {
     if (me.aside.load(std::memory_order_relaxed) &&
         me.aside.exchange(false, std::memory_order_seq_cst))
       aside_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  // Out of an idle sleep, or out of the steps before it: leave the mask, stop counting as asleep
+  // (enter_call looks for such sleepers) and give back a place aside, if enter_call gave one.
+  void leave_idle_sleep(participant& me) noexcept {
+    parking_.cancel(me.index);
+    me.asleep_idle.store(false, std::memory_order_relaxed);
+    drop_aside(me);
   }
 
   // A searching worker over the quota sleeps out of the parking mask, so that the pushes of the
@@ -506,8 +511,7 @@ class scheduler {
       parking_.park(me.index);
       slept = true;
     }
-    me.asleep_idle.store(false, std::memory_order_relaxed);
-    drop_aside(me);
+    leave_idle_sleep(me);
     searching_.fetch_add(1, std::memory_order_seq_cst);
     return slept;
   }
@@ -544,21 +548,15 @@ class scheduler {
       parking_.prepare(me.index, /*open_to_work=*/true);
       asymmetric_fence::heavy();  // see push_from_outside
       if (found work = find_task(me); work.task != nullptr) {
-        parking_.cancel(me.index);
-        me.asleep_idle.store(false, std::memory_order_relaxed);
-        drop_aside(me);
+        leave_idle_sleep(me);
         return work;
       }
       if (stopping_.load(std::memory_order_seq_cst)) {
-        parking_.cancel(me.index);
-        me.asleep_idle.store(false, std::memory_order_relaxed);
-        drop_aside(me);
+        leave_idle_sleep(me);
         return find_task(me);  // null unless a task arrived just now
       }
       parking_.park(me.index);
-      parking_.cancel(me.index);
-      me.asleep_idle.store(false, std::memory_order_relaxed);
-      drop_aside(me);  // stood aside asleep (enter_call), and woken by the pool's destructor
+      leave_idle_sleep(me);
       searching_.fetch_add(1, std::memory_order_seq_cst);
     }
   }
@@ -566,9 +564,7 @@ class scheduler {
   // While anybody is busy, keep one thief awake: the last searcher to find work wakes a sleeper,
   // which either finds more work (and passes the baton on) or parks again.
   found found_while_searching(found work) noexcept {
-    if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-        (parking_.anyone_parked() || surplus_aside()))
-      wake_one();
+    if (searching_.fetch_sub(1, std::memory_order_acq_rel) == 1 && anyone_to_wake()) wake_one();
     return work;
   }
 
